@@ -1,0 +1,98 @@
+"""Flat ``SCORIA_*`` settings, read on every access so ``override_settings`` just works."""
+
+from django.conf import settings
+
+DEFAULT_PROMPT_POLICY = {
+    "policy_key": "default",
+    "prompt_ref": None,
+    "prompt_version": None,
+    "tools_allowed": True,
+    "grounding_required": False,
+    "approval_required": False,
+    "metadata": {},
+}
+
+DEFAULT_RUNTIME = {
+    "provider": "openai",
+    "model": "gpt-5-mini",
+    "prompt_policy": DEFAULT_PROMPT_POLICY,
+}
+
+
+class Settings:
+    @property
+    def HANDLERS(self) -> dict:
+        """Step kind -> dotted path of the handler callable."""
+        return dict(getattr(settings, "SCORIA_HANDLERS", {}) or {})
+
+    @property
+    def STEP_TIMEOUT(self) -> float:
+        """Seconds a handler may run before its step fails with reason ``timeout``."""
+        return float(getattr(settings, "SCORIA_STEP_TIMEOUT", 30))
+
+    @property
+    def LEASE_SECONDS(self) -> float:
+        """How long a claim holds without renewal; the executor renews it while the handler runs."""
+        return float(getattr(settings, "SCORIA_LEASE_SECONDS", 60))
+
+    @property
+    def MAX_ATTEMPTS(self) -> int:
+        """Claims a step may lose to an expired lease before it fails with ``lease_expired``."""
+        return int(getattr(settings, "SCORIA_MAX_ATTEMPTS", 3))
+
+    @property
+    def REQUEUE_AFTER(self) -> float:
+        """Seconds a queued step may wait before ``scoria_recover`` enqueues it again."""
+        return float(getattr(settings, "SCORIA_REQUEUE_AFTER", 300))
+
+    @property
+    def MAX_PAYLOAD_BYTES(self) -> int:
+        return int(getattr(settings, "SCORIA_MAX_PAYLOAD_BYTES", 256 * 1024))
+
+    @property
+    def MAX_CONTEXT_BYTES(self) -> int:
+        return int(getattr(settings, "SCORIA_MAX_CONTEXT_BYTES", 64 * 1024))
+
+    @property
+    def MAX_DEPTH(self) -> int:
+        return int(getattr(settings, "SCORIA_MAX_DEPTH", 32))
+
+    @property
+    def TASK_BACKEND(self) -> str:
+        """Alias in ``TASKS`` that step tasks are enqueued on."""
+        return getattr(settings, "SCORIA_TASK_BACKEND", "default")
+
+    @property
+    def TASK_QUEUE(self) -> str:
+        return getattr(settings, "SCORIA_TASK_QUEUE", "default")
+
+    @property
+    def RUNTIME_DEFAULTS(self) -> dict:
+        configured = getattr(settings, "SCORIA_RUNTIME_DEFAULTS", None) or {}
+        policy = {**DEFAULT_PROMPT_POLICY, **(configured.get("prompt_policy") or {})}
+        return {**DEFAULT_RUNTIME, **configured, "prompt_policy": policy}
+
+    @property
+    def DEFAULTS_RESOLVER(self) -> str | None:
+        """Dotted path of ``callable(identity) -> dict`` overlaying the runtime defaults."""
+        return getattr(settings, "SCORIA_DEFAULTS_RESOLVER", None)
+
+    @property
+    def TENANT_RESOLVER(self) -> str | None:
+        """Dotted path of ``callable(request) -> str | None``."""
+        return getattr(settings, "SCORIA_TENANT_RESOLVER", None)
+
+    @property
+    def SESSION_KEY(self) -> str:
+        return getattr(settings, "SCORIA_SESSION_KEY", "scoria_session_id")
+
+    @property
+    def API_MAX_PAGE_SIZE(self) -> int:
+        return int(getattr(settings, "SCORIA_API_MAX_PAGE_SIZE", 100))
+
+    @property
+    def API_PAGE_SIZE(self) -> int:
+        return int(getattr(settings, "SCORIA_API_PAGE_SIZE", 25))
+
+
+scoria_settings = Settings()

@@ -1,0 +1,116 @@
+"""Who is asking: the frozen ``Identity`` value passed explicitly to every call."""
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+from .exceptions import InvalidIdentity
+
+MAX_ID_LENGTH = 255
+
+
+def _normalise_id(value, name):
+    """Ids are strings; None, blank and whitespace-only mean "no id"."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InvalidIdentity(f"{name} must be a string or an integer", field=name)
+    text = str(value).strip() if isinstance(value, str | int) else None
+    if text is None:
+        raise InvalidIdentity(f"{name} must be a string or an integer", field=name)
+    if not text:
+        return None
+    if len(text) > MAX_ID_LENGTH:
+        raise InvalidIdentity(f"{name} is longer than {MAX_ID_LENGTH} characters", field=name)
+    return text
+
+
+def _id_of(obj):
+    """The id of an object (``pk``/``id``), a mapping (``"id"``) or a plain value."""
+    if obj is None or isinstance(obj, str | int):
+        return obj
+    if isinstance(obj, Mapping):
+        return obj.get("id")
+    for attr in ("pk", "id"):
+        value = getattr(obj, attr, None)
+        if value is not None:
+            return value
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    actor_id: str | None = None
+    tenant_id: str | None = None
+    session_id: str | None = None
+    metadata: dict = field(default_factory=dict)
+
+    def as_dict(self):
+        return asdict(self)
+
+    def with_session(self, session_id):
+        return Identity(
+            self.actor_id,
+            self.tenant_id,
+            _normalise_id(session_id, "session_id"),
+            dict(self.metadata),
+        )
+
+    @classmethod
+    def from_user(cls, user, **extra):
+        """Actor from a Django user; anonymous users have no actor id."""
+        actor = None
+        if user is not None and getattr(user, "is_authenticated", False):
+            actor = user.pk
+        return identity({"actor_id": actor, **extra})
+
+    @classmethod
+    def from_session(cls, session, **extra):
+        """Session id kept in a Django session (``SCORIA_SESSION_KEY``); actor from its auth key."""
+        from .conf import scoria_settings
+
+        session = session or {}
+        return identity(
+            {
+                "actor_id": session.get("_auth_user_id"),
+                "session_id": session.get(scoria_settings.SESSION_KEY),
+                **extra,
+            }
+        )
+
+    @classmethod
+    def from_request(cls, request, **extra):
+        """The identity the middleware built, or one built the same way from the request."""
+        attached = getattr(request, "scoria_identity", None)
+        if attached is not None and not extra:
+            return attached
+        from .middleware import build_identity
+
+        built = build_identity(request)
+        return identity(built, **extra) if extra else built
+
+
+def identity(attrs=None, /, **kwargs):
+    """Normalise a mapping, keyword arguments or an ``Identity`` into an ``Identity``."""
+    if isinstance(attrs, Identity) and not kwargs:
+        return attrs
+    if isinstance(attrs, Identity):
+        attrs = attrs.as_dict()
+    if attrs is None:
+        attrs = {}
+    elif not isinstance(attrs, Mapping):
+        raise InvalidIdentity("identity attributes must be a mapping", field="identity")
+    merged = {**attrs, **kwargs}
+
+    def pick(primary, fallback):
+        value = merged.get(primary)
+        if value is None:
+            value = _id_of(merged.get(fallback))
+        return _normalise_id(value, primary)
+
+    metadata = merged.get("metadata")
+    return Identity(
+        actor_id=pick("actor_id", "actor"),
+        tenant_id=pick("tenant_id", "tenant"),
+        session_id=pick("session_id", "session"),
+        metadata=dict(metadata) if isinstance(metadata, dict) else {},
+    )

@@ -1,0 +1,151 @@
+"""One locked run inside one transaction: the shared machinery of every verb.
+
+A verb opens ``locked_run(run_id)``, asks ``states`` whether its move is allowed,
+writes step rows with conditional UPDATEs, and records events on the journal. On
+exit the journal writes the run row once (status, counters, ``updated_at``) guarded
+by the event counter it read under the lock, inserts new steps and all events in one
+statement each, and registers signals and task enqueues with ``on_commit``.
+"""
+
+from contextlib import contextmanager
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import states
+from .exceptions import ConcurrentUpdate, InvalidStatusTransition, NotFound
+from .ids import parse_uuid
+
+
+class RunJournal:
+    def __init__(self, run, now, *, new=False):
+        self.run = run
+        self.now = now
+        self.new = new
+        self._seen_event_sequence = run.last_event_sequence
+        self._events = []
+        self._steps = []
+        self._run_fields = {}
+        self._after_commit = []
+        self._after_flush = []
+
+    # -- run row -------------------------------------------------------------
+
+    def set_run(self, **fields):
+        for name, value in fields.items():
+            setattr(self.run, name, value)
+        self._run_fields.update(fields)
+
+    def move_run(self, target, *, retry=False, **fields):
+        current = self.run.status
+        allowed = states.run_can_retry(current) if retry else states.run_can_move(current, target)
+        if not allowed:
+            raise InvalidStatusTransition(current, target)
+        terminal = {"completed_at": self.now} if states.is_run_terminal(target) else {}
+        self.set_run(status=target, **terminal, **fields)
+
+    # -- new steps -------------------------------------------------------------
+
+    def add_step(self, **fields):
+        """Build a new step of this run (inserted at flush) with the next sequence."""
+        from .models import Step
+
+        self.set_run(last_step_sequence=self.run.last_step_sequence + 1)
+        step = Step(
+            run_id=self.run.pk,
+            sequence=self.run.last_step_sequence,
+            session_id=self.run.session_id,
+            thread_id=self.run.thread_id,
+            created_at=self.now,
+            updated_at=self.now,
+            **fields,
+        )
+        self._steps.append(step)
+        return step
+
+    # -- evidence and side effects -----------------------------------------
+
+    def record(self, event_type, *, step_id=None, actor_id=None, **payload):
+        from .models import Event
+
+        self.run.last_event_sequence += 1
+        self._events.append(
+            Event(
+                run_id=self.run.pk,
+                step_id=step_id,
+                sequence=self.run.last_event_sequence,
+                event_type=event_type,
+                payload=payload,
+                actor_id=actor_id,
+                created_at=self.now,
+            )
+        )
+
+    def after_commit(self, callback):
+        self._after_commit.append(callback)
+
+    def after_flush(self, write):
+        """Run ``write`` inside the transaction once the run, steps and events exist."""
+        self._after_flush.append(write)
+
+    def signal(self, signal, **kwargs):
+        """Send ``signal`` (sender=Run) once the transaction commits."""
+        from .models import Run
+
+        kwargs.setdefault("run_id", str(self.run.pk))
+        self._after_commit.append(lambda: signal.send(sender=Run, **kwargs))
+
+    def flush(self):
+        from .models import Event, Run, Step
+
+        if self.new:
+            self.run.created_at = self.run.updated_at = self.now
+            self.run.save(force_insert=True)
+        elif self._events or self._run_fields:
+            self.run.updated_at = self.now
+            updated = Run.objects.filter(
+                pk=self.run.pk, last_event_sequence=self._seen_event_sequence
+            ).update(
+                **self._run_fields,
+                last_event_sequence=self.run.last_event_sequence,
+                updated_at=self.now,
+            )
+            if updated != 1:
+                raise ConcurrentUpdate(f"run {self.run.pk} changed while this transaction held it")
+        if self._steps:
+            Step.objects.bulk_create(self._steps)
+        if self._events:
+            Event.objects.bulk_create(self._events)
+        for write in self._after_flush:
+            write()
+        for callback in self._after_commit:
+            transaction.on_commit(callback, robust=True)
+
+
+def lock_run(run_id, *, missing=NotFound):
+    """Fetch and lock one run row (``SELECT ... FOR UPDATE``) or raise ``missing``."""
+    from .models import Run
+
+    pk = parse_uuid(run_id)
+    run = Run.objects.select_for_update().filter(pk=pk).first() if pk else None
+    if run is None:
+        raise missing(f"run {run_id!s} does not exist")
+    return run
+
+
+@contextmanager
+def locked_run(run_id, *, missing=NotFound):
+    """One transaction holding the run's row lock; yields its ``RunJournal``."""
+    with transaction.atomic():
+        journal = RunJournal(lock_run(run_id, missing=missing), timezone.now())
+        yield journal
+        journal.flush()
+
+
+@contextmanager
+def new_run(run):
+    """One transaction creating ``run``; yields its ``RunJournal``."""
+    with transaction.atomic():
+        journal = RunJournal(run, timezone.now(), new=True)
+        yield journal
+        journal.flush()

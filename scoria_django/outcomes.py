@@ -1,0 +1,63 @@
+"""What a handler may return besides a plain JSON value."""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Complete:
+    value: object = None
+    next_steps: tuple = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WaitForApproval:
+    tool_name: str
+    arguments: object = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    delegated_role_id: str
+    delegated_kind: str = "handoff"
+    handoff_input: object = None
+    projected_context: object = None
+    capability_tags: tuple = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    reason: str
+    details: dict = field(default_factory=dict)
+
+
+def complete(value=None, *, next_steps=()):
+    """Complete the step with ``value``; ``next_steps`` are queued in the same run."""
+    return Complete(value, tuple(next_steps or ()))
+
+
+def wait_for_approval(tool_name, arguments=None, reason=None):
+    """Pause the run until ``resume_run``; the request is stored on the step."""
+    return WaitForApproval(tool_name, arguments, reason)
+
+
+def handoff(
+    delegated_role_id,
+    delegated_kind="handoff",
+    handoff_input=None,
+    projected_context=None,
+    capability_tags=(),
+):
+    """Delegate a bounded slice of context to another role as a queued child step."""
+    return Handoff(
+        delegated_role_id,
+        delegated_kind,
+        handoff_input,
+        projected_context,
+        tuple(capability_tags or ()),
+    )
+
+
+def fail(reason, **details):
+    """Fail the step (and so the run) with ``{"reason": reason, **details}``."""
+    return Fail(reason, details)

@@ -1,0 +1,84 @@
+"""JSON hygiene: every value scoria stores is checked here before any write.
+
+SQLite and PostgreSQL disagree on NaN, NUL characters and lone surrogates, so both
+get only values that round-trip identically through ``json``. The fast path is a
+handful of C-level calls; the walk that names the bad path runs only on failure.
+"""
+
+import json
+import math
+
+from .conf import scoria_settings
+from .exceptions import InvalidPayload
+
+_DUMPS = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode
+
+
+def encoded_size(value) -> int:
+    return len(_DUMPS(value).encode("utf-8"))
+
+
+def check_json(value, *, field="payload", max_bytes=None, max_depth=None, error=InvalidPayload):
+    """Return ``value`` if it is storable JSON, else raise ``error`` naming the bad path."""
+    max_bytes = scoria_settings.MAX_PAYLOAD_BYTES if max_bytes is None else max_bytes
+    max_depth = scoria_settings.MAX_DEPTH if max_depth is None else max_depth
+    kind = type(value)
+    if value is None or kind is bool or kind is int:
+        return value
+    try:
+        text = _DUMPS(value)
+        encoded = text.encode("utf-8")  # raises on a lone surrogate
+    except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
+        _walk(value, field, 0, max_depth, error)
+        raise error(f"{field}: value is not JSON", field=field) from None
+    if "\x00" in text or json.loads(text) != value:
+        # NUL characters, non-string keys or tuples: the walk names the culprit
+        # (tuples are legal JSON arrays, so a clean walk accepts the value).
+        _walk(value, field, 0, max_depth, error)
+    elif text.count("[") + text.count("{") > max_depth:
+        _walk(value, field, 0, max_depth, error)
+    if len(encoded) > max_bytes:
+        raise error(
+            f"{field}: {len(encoded)} bytes of JSON exceeds the limit of {max_bytes}", field=field
+        )
+    return value
+
+
+def _check_string(text, path, error):
+    if "\x00" in text:
+        raise error(f"{path}: NUL character is not allowed", field=_root(path))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise error(f"{path}: lone surrogate is not allowed", field=_root(path)) from None
+
+
+def _root(path):
+    return path.split(".", 1)[0].split("[", 1)[0]
+
+
+def _walk(value, path, depth, max_depth, error):
+    if depth > max_depth:
+        raise error(f"{path}: nesting deeper than {max_depth} levels", field=_root(path))
+    kind = type(value)
+    if value is None or kind is bool or kind is int:
+        return
+    if kind is float:
+        if not math.isfinite(value):
+            raise error(f"{path}: NaN and Infinity are not JSON", field=_root(path))
+        return
+    if kind is str:
+        _check_string(value, path, error)
+        return
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise error(f"{path}: key {key!r} is not a string", field=_root(path))
+            _check_string(key, f"{path}.{key}", error)
+            _walk(item, f"{path}.{key}", depth + 1, max_depth, error)
+        return
+    if kind in (list, tuple):
+        for index, item in enumerate(value):
+            _walk(item, f"{path}[{index}]", depth + 1, max_depth, error)
+        return
+    raise error(f"{path}: {kind.__name__} is not JSON", field=_root(path))

@@ -1,0 +1,101 @@
+"""The bounded-handoff contract: which projected contexts may cross to another role.
+
+A projected context is a curated slice for the delegated role, never a dump of the
+conversation, the provider session or transport state. Every key at every depth is
+normalised and checked against the names below.
+"""
+
+import re
+
+from .conf import scoria_settings
+from .exceptions import InvalidProjectedContext, UnsafeProjectedContext
+from .payloads import check_json
+
+UNSAFE_NAMES = frozenset(
+    {
+        "transcript",
+        "transcripts",
+        "messages",
+        "message_history",
+        "history",
+        "chat_history",
+        "conversation_history",
+        "provider_session",
+        "provider_state",
+        "runtime_state",
+        "session",
+        "session_state",
+        "socket",
+        "socket_state",
+        "assigns",
+        "private",
+        "cookies",
+        "headers",
+        "secrets",
+    }
+)
+UNSAFE_SUFFIXES = (
+    "_transcript",
+    "_history",
+    "_messages",
+    "_cookies",
+    "_headers",
+    "_secrets",
+    "_provider_session",
+    "_socket",
+)
+UNSAFE_PREFIXES = ("provider_session_", "socket_")
+
+_ACRONYM_BOUNDARY = re.compile(r"([A-Z]+)([A-Z][a-z])")
+_CAMEL_BOUNDARY = re.compile(r"([a-z0-9])([A-Z])")
+_NON_ALNUM = re.compile(r"[^A-Za-z0-9]+")
+
+
+def normalise_key(key):
+    """``RequestHeaders`` -> ``request_headers``, ``HTTPHeaders`` -> ``http_headers``,
+    ``chat-history`` -> ``chat_history``."""
+    text = _ACRONYM_BOUNDARY.sub(r"\1_\2", key)
+    text = _CAMEL_BOUNDARY.sub(r"\1_\2", text)
+    return _NON_ALNUM.sub("_", text).strip("_").lower()
+
+
+def is_unsafe_key(key):
+    name = normalise_key(key)
+    return (
+        name in UNSAFE_NAMES or name.endswith(UNSAFE_SUFFIXES) or name.startswith(UNSAFE_PREFIXES)
+    )
+
+
+def check_projected_context(context, *, field="projected_context"):
+    """Return ``context`` if it may be handed off; raise naming the offending path."""
+    if not isinstance(context, dict):
+        raise InvalidProjectedContext(f"{field} must be a dict", field=field)
+    check_json(
+        context,
+        field=field,
+        max_bytes=scoria_settings.MAX_CONTEXT_BYTES,
+        error=InvalidProjectedContext,
+    )
+    path = _first_unsafe_path(context, field)
+    if path is not None:
+        raise UnsafeProjectedContext(
+            f"{path}: key may carry conversation, session or transport state", field=field
+        )
+    return context
+
+
+def _first_unsafe_path(value, path):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}"
+            if is_unsafe_key(key):
+                return child
+            found = _first_unsafe_path(item, child)
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _first_unsafe_path(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None

@@ -1,0 +1,1 @@
+"""The runtime of SPEC section 1: start / resume / handoff / dispatch / execute."""

@@ -1,0 +1,66 @@
+"""``ctx``: what a handler sees of its run and step."""
+
+from types import MappingProxyType
+
+from ..identity import identity as make_identity
+from ..records import RunSummary, step_row
+
+
+class StepContext:
+    """Read-only view of one claimed step, plus ``heartbeat()``."""
+
+    __slots__ = ("_claim", "run", "step", "identity", "metadata", "attempt")
+
+    def __init__(self, claim):
+        self._claim = claim
+        run, step = claim.run, claim.step
+        self.run = RunSummary.from_run(run)
+        self.step = MappingProxyType(step_row(step))
+        self.metadata = MappingProxyType(run.metadata or {})
+        self.identity = make_identity(
+            (run.metadata or {}).get("identity")
+            or {
+                "actor_id": run.actor_id,
+                "tenant_id": run.tenant_id,
+                "session_id": run.session_id,
+            }
+        )
+        self.attempt = step.attempt
+
+    @property
+    def input(self):
+        return self._claim.step.input
+
+    @property
+    def payload(self):
+        return (self._claim.run.metadata or {}).get("payload")
+
+    @property
+    def handoff_input(self):
+        return self._claim.step.handoff_input
+
+    @property
+    def projected_context(self):
+        return self._claim.step.projected_context
+
+    @property
+    def resume_input(self):
+        resumed = self._claim.step.resumed_with
+        return resumed.get("input") if resumed else None
+
+    @property
+    def approval(self):
+        """``{"approved_by", "input"}`` when the step runs again after an approval resume."""
+        resumed = self._claim.step.resumed_with
+        if not resumed or resumed.get("mode") != "approval":
+            return None
+        return {"approved_by": resumed.get("actor_id"), "input": resumed.get("input")}
+
+    @property
+    def idempotency_key(self):
+        """Stable across retries of the same step: key external side effects on it."""
+        return f"{self._claim.run.pk}:{self._claim.step.pk}"
+
+    def heartbeat(self):
+        """Renew the lease; False means the claim was lost and the result will be discarded."""
+        return self._claim.renew()

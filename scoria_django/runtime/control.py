@@ -1,0 +1,92 @@
+"""``resume_run`` and ``cancel_run``: operator and host control of one exact run."""
+
+from .. import signals
+from ..exceptions import InvalidRunId, NotResumable
+from ..identity import identity as make_identity
+from ..ids import parse_uuid
+from ..journal import locked_run
+from ..managers import cascade_steps, move_step
+from ..payloads import check_json
+from ..states import RunStatus, StepStatus
+from .dispatch import dispatch_after_commit
+from .handlers import handler_path, resolve_handlers
+from .reads import get_run
+
+
+def _run_pk(run_id):
+    pk = parse_uuid(run_id)
+    if pk is None:
+        raise InvalidRunId(f"{run_id!r} is not a run id", field="run_id")
+    return pk
+
+
+def resume_run(run_id, *, handlers=None, identity=None, input=None):
+    """Continue a waiting run (approval) or retry a failed one; never creates a run."""
+    from ..models import Step
+
+    pk = _run_pk(run_id)
+    actor_id = make_identity(identity).actor_id
+    resolved = resolve_handlers(handlers)
+    check_json(input, field="input")
+    with locked_run(pk) as journal:
+        run = journal.run
+        if run.status == RunStatus.WAITING_FOR_APPROVAL:
+            mode, from_status, event_type = (
+                "approval",
+                StepStatus.WAITING_FOR_APPROVAL,
+                "resume_requested",
+            )
+        elif run.status == RunStatus.FAILED:
+            mode, from_status, event_type = "retry", StepStatus.FAILED, "retry_requested"
+        else:
+            raise NotResumable(f"run {pk} is {run.status}; only waiting or failed runs resume")
+        if resolved:
+            journal.set_run(handlers={**run.handlers, **resolved})
+        resumed_with = {"mode": mode, "actor_id": actor_id, "input": input}
+        steps = list(Step.objects.filter(run_id=pk, status=from_status).order_by("sequence"))
+        journal.move_run(RunStatus.RUNNING, retry=mode == "retry", completed_at=None, error=None)
+        for step in steps:
+            retry = {"attempt": step.attempt + 1, "completed_at": None, "error": None}
+            move_step(
+                journal,
+                step,
+                StepStatus.QUEUED,
+                retry=mode == "retry",
+                event_type=event_type,
+                actor_id=actor_id,
+                event={"run_status": str(RunStatus.RUNNING), "mode": mode, "input": input},
+                resumed_with=resumed_with,
+                **(retry if mode == "retry" else {}),
+            )
+            if handler_path(run.handlers, step.kind):
+                dispatch_after_commit(journal, step.pk)
+        if not steps:
+            journal.record(
+                event_type,
+                actor_id=actor_id,
+                run_status=str(RunStatus.RUNNING),
+                mode=mode,
+                input=input,
+            )
+        journal.signal(
+            signals.run_resumed,
+            actor_id=actor_id,
+            mode=mode,
+            step_ids=[str(step.pk) for step in steps],
+        )
+    return get_run(pk)
+
+
+def cancel_run(run_id, *, reason=None, identity=None):
+    """Cancel a run and every unfinished step; a running handler's result will be discarded."""
+    pk = _run_pk(run_id)
+    actor_id = make_identity(identity).actor_id
+    check_json(reason, field="reason")
+    with locked_run(pk) as journal:
+        journal.move_run(RunStatus.CANCELLED, cancel_reason=reason)
+        cascade_steps(journal, StepStatus.CANCELLED, cancel_reason=reason)
+        journal.record(
+            "run_cancelled", actor_id=actor_id, run_status=str(RunStatus.CANCELLED), reason=reason
+        )
+        journal.signal(signals.run_finished, status=str(RunStatus.CANCELLED))
+    return get_run(pk)

@@ -1,0 +1,132 @@
+"""Turn what a handler returned (or raised) into a decision about its step. Pure: no I/O."""
+
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from .. import outcomes
+from ..exceptions import ScoriaError
+from ..payloads import check_json
+from ..projection import check_projected_context
+
+HANDOFF_CONTRACT = "bounded_handoff_projected_context"
+MAX_MESSAGE = 1000
+
+
+@dataclass(frozen=True)
+class Completed:
+    output: dict
+    next_steps: list = field(default_factory=list)
+    handoff: dict | None = None
+
+
+@dataclass(frozen=True)
+class Waiting:
+    approval_request: dict
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: dict
+
+
+def _class_path(cls):
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _not_json(exc):
+    reason = "output_not_json" if exc.code == "invalid_payload" else exc.code
+    return Failed({"reason": reason, "detail": exc.detail})
+
+
+def decide(result):
+    if isinstance(result, BaseException):
+        if isinstance(result, ImportError):
+            return Failed(
+                {
+                    "reason": "handler_not_found",
+                    "type": _class_path(type(result)),
+                    "message": str(result)[:MAX_MESSAGE],
+                }
+            )
+        # Type and message only: never the traceback's frames or local variables.
+        return Failed(
+            {
+                "reason": "exception",
+                "type": _class_path(type(result)),
+                "message": str(result)[:MAX_MESSAGE],
+            }
+        )
+    try:
+        if isinstance(result, outcomes.Fail):
+            error = {**result.details, "reason": result.reason}
+            return Failed(check_json(error, field="error"))
+        if isinstance(result, outcomes.WaitForApproval):
+            return _waiting(result)
+        if isinstance(result, outcomes.Handoff):
+            return _handoff(result)
+        if isinstance(result, outcomes.Complete):
+            return Completed(_output(result.value), _next_steps(result.next_steps))
+        return Completed(_output(result))
+    except ScoriaError as exc:
+        return _not_json(exc)
+
+
+def _output(value):
+    output = value if isinstance(value, dict) else {"result": value}
+    return check_json(output, field="output")
+
+
+def _waiting(result):
+    if not isinstance(result.tool_name, str) or not result.tool_name.strip():
+        return Failed({"reason": "invalid_outcome", "detail": "tool_name must be a string"})
+    request = {
+        "tool_name": result.tool_name,
+        "arguments": result.arguments,
+        "reason": result.reason,
+        "requested_at": timezone.now().isoformat(),
+    }
+    return Waiting(check_json(request, field="approval_request"))
+
+
+def _next_steps(specs):
+    steps = []
+    for index, spec in enumerate(specs):
+        kind = spec.get("kind") if isinstance(spec, dict) else None
+        if not isinstance(kind, str) or not kind.strip():
+            raise ScoriaError(f"next_steps[{index}] needs a kind", code="invalid_outcome")
+        steps.append(
+            {
+                "kind": kind,
+                "role_id": spec.get("role_id"),
+                "input": check_json(spec.get("input"), field=f"next_steps[{index}].input"),
+            }
+        )
+    return steps
+
+
+def _handoff(result):
+    role = result.delegated_role_id
+    kind = result.delegated_kind
+    if not isinstance(role, str) or not role.strip():
+        return Failed({"reason": "invalid_delegated_role_id", "contract": HANDOFF_CONTRACT})
+    if not isinstance(kind, str) or not kind.strip():
+        return Failed({"reason": "invalid_delegated_kind", "contract": HANDOFF_CONTRACT})
+    handoff_input = {} if result.handoff_input is None else result.handoff_input
+    if not isinstance(handoff_input, dict):
+        return Failed({"reason": "invalid_handoff_input", "contract": HANDOFF_CONTRACT})
+    try:
+        context = check_projected_context(result.projected_context)
+    except ScoriaError as exc:
+        return Failed({"reason": exc.code, "contract": HANDOFF_CONTRACT, "detail": exc.detail})
+    check_json(handoff_input, field="handoff_input")
+    return Completed(
+        {"handoff": role},
+        handoff={
+            "delegated_role_id": role,
+            "delegated_kind": kind,
+            "handoff_input": handoff_input,
+            "projected_context": context,
+            "capability_tags": [str(tag) for tag in result.capability_tags],
+        },
+    )

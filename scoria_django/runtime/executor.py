@@ -1,0 +1,295 @@
+"""Execute one step: claim it, run its handler outside any transaction, record the outcome.
+
+The claim is one conditional UPDATE (``queued`` -> ``running`` with a fresh token and
+a database-clock lease). The outcome is recorded only while that token still holds,
+so duplicate deliveries, late results and zombie workers change nothing. When an
+outcome queues a next step this worker can run, the same transaction claims it and
+the worker continues without another round trip through the task backend.
+"""
+
+import logging
+import threading
+import time
+import uuid
+
+from django.db import close_old_connections, connections
+
+from .. import signals
+from ..exceptions import NotFound
+from ..journal import locked_run
+from ..managers import cascade_steps
+from ..states import RunStatus, StepStatus
+from .context import StepContext
+from .decisions import Completed, Failed, Waiting, decide
+from .dispatch import dispatch_after_commit
+from .handlers import handler_path, load_handler
+from .handoffs import record_handoff
+from .leases import Claim, lease_expiry
+
+logger = logging.getLogger(__name__)
+
+TIMED_OUT = object()
+
+
+def execute(run_id, step_id):
+    claim = claim_step(run_id, step_id)
+    while claim is not None:
+        result = invoke(claim)
+        claim = record_outcome(claim, result)
+
+
+def claim_step(run_id, step_id):
+    """Claim a queued step for this worker, or return None if someone else has it."""
+    from ..models import Step
+
+    try:
+        with locked_run(run_id) as journal:
+            run = journal.run
+            if run.status not in (RunStatus.RUNNING, RunStatus.WAITING_FOR_APPROVAL):
+                return None
+            step = Step.objects.filter(pk=step_id, run_id=run.pk).first()
+            if step is None or step.status != StepStatus.QUEUED:
+                return None
+            path = handler_path(run.handlers, step.kind)
+            if path is None:
+                return None
+            token = uuid.uuid4()
+            claimed = Step.objects.filter(pk=step.pk, status=StepStatus.QUEUED).update(
+                status=StepStatus.RUNNING,
+                claim_token=token,
+                lease_expires_at=lease_expiry(),
+                started_at=step.started_at or journal.now,
+                updated_at=journal.now,
+            )
+            if claimed != 1:
+                return None
+            step.status, step.claim_token = StepStatus.RUNNING, token
+            step.started_at = step.started_at or journal.now
+            journal.set_run(current_step_id=step.pk)
+            journal.record(
+                "step_claimed",
+                step_id=step.pk,
+                step_status=str(StepStatus.RUNNING),
+                attempt=step.attempt,
+            )
+    except NotFound:
+        return None
+    return Claim(run=run, step=step, token=token, handler_path=path)
+
+
+class _HandlerCall:
+    """The handler running on its own thread, so a timeout can abandon it."""
+
+    def __init__(self, claim):
+        self.claim = claim
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+        self.abandoned = False
+        self.result = None
+
+    def run(self, handler, ctx):
+        try:
+            outcome = handler(ctx)
+        except BaseException as exc:  # noqa: BLE001 - a handler's failure is data
+            outcome = exc
+        with self.lock:
+            self.result = outcome
+            self.done.set()
+            abandoned = self.abandoned
+        try:
+            if abandoned:
+                discard_late_result(self.claim, reason="timeout")
+        finally:
+            connections.close_all()
+
+    def abandon(self):
+        """Give up waiting; False if the handler finished in the meantime."""
+        with self.lock:
+            if self.done.is_set():
+                return False
+            self.abandoned = True
+            return True
+
+
+def invoke(claim):
+    """Run the handler with its timeout, renewing the lease while it is alive."""
+    from ..conf import scoria_settings
+
+    try:
+        handler = load_handler(claim.handler_path)
+    except ImportError as exc:
+        return exc
+    call = _HandlerCall(claim)
+    thread = threading.Thread(
+        target=call.run,
+        args=(handler, StepContext(claim)),
+        daemon=True,
+        name=f"scoria-step-{claim.step.pk}",
+    )
+    timeout = claim.run.step_timeout or scoria_settings.STEP_TIMEOUT
+    renew_every = max(scoria_settings.LEASE_SECONDS / 3, 0.05)
+    deadline = time.monotonic() + timeout
+    thread.start()
+    while not call.done.wait(max(min(renew_every, deadline - time.monotonic()), 0)):
+        if time.monotonic() >= deadline:
+            if call.abandon():
+                return TIMED_OUT
+            break
+        claim.renew()
+    return call.result
+
+
+def record_outcome(claim, result):
+    """Write the handler's outcome if the claim still holds; return the next claim, if any."""
+    from ..conf import scoria_settings
+
+    if result is TIMED_OUT:
+        timeout = claim.run.step_timeout or scoria_settings.STEP_TIMEOUT
+        decision = Failed({"reason": "timeout", "timeout_seconds": timeout})
+    else:
+        decision = decide(result)
+    next_claim = None
+    try:
+        with locked_run(claim.run.pk) as journal:
+            if _write_step(journal, claim, decision):
+                next_claim = _advance_run(journal, claim, decision)
+            else:
+                journal.record(
+                    "late_result_discarded",
+                    step_id=claim.step.pk,
+                    attempt=claim.step.attempt,
+                    reason="claim_lost",
+                )
+    except NotFound:
+        return None
+    if next_claim is not None:
+        next_claim.step.lease_expires_at = None  # the database computed it; not read back
+    return next_claim
+
+
+def _write_step(journal, claim, decision):
+    step = claim.step
+    if isinstance(decision, Completed):
+        fields = {"status": StepStatus.COMPLETED, "output": decision.output}
+    elif isinstance(decision, Waiting):
+        fields = {
+            "status": StepStatus.WAITING_FOR_APPROVAL,
+            "approval_request": decision.approval_request,
+        }
+    else:
+        fields = {"status": StepStatus.FAILED, "error": decision.error}
+    terminal = fields["status"] != StepStatus.WAITING_FOR_APPROVAL
+    fields.update(
+        claim_token=None,
+        lease_expires_at=None,
+        updated_at=journal.now,
+        completed_at=journal.now if terminal else None,
+    )
+    if claim.held().update(**fields) != 1:
+        return False
+    for name, value in fields.items():
+        setattr(step, name, value)
+    event = {"step_status": str(fields["status"]), "attempt": step.attempt}
+    if isinstance(decision, Waiting):
+        event["approval_request"] = decision.approval_request
+    elif isinstance(decision, Failed):
+        event["error"] = decision.error
+    journal.record(f"step_{fields['status']}", step_id=step.pk, **event)
+    return True
+
+
+def _advance_run(journal, claim, decision):
+    from ..models import Step
+
+    run, step = journal.run, claim.step
+    if isinstance(decision, Failed):
+        journal.signal(
+            signals.step_failed, step_id=str(step.pk), kind=step.kind, error=decision.error
+        )
+        if run.status in (RunStatus.RUNNING, RunStatus.WAITING_FOR_APPROVAL):
+            journal.move_run(RunStatus.FAILED, error=decision.error)
+            cascade_steps(journal, StepStatus.FAILED, error=decision.error)
+            journal.record("run_failed", run_status=str(RunStatus.FAILED), error=decision.error)
+            journal.signal(signals.run_finished, status=str(RunStatus.FAILED))
+        return None
+    if isinstance(decision, Waiting):
+        if run.status == RunStatus.RUNNING:
+            journal.move_run(RunStatus.WAITING_FOR_APPROVAL)
+            journal.record(
+                "run_waiting_for_approval",
+                step_id=step.pk,
+                run_status=str(RunStatus.WAITING_FOR_APPROVAL),
+            )
+        journal.signal(
+            signals.run_waiting_for_approval,
+            step_id=str(step.pk),
+            approval_request=decision.approval_request,
+        )
+        return None
+
+    journal.signal(
+        signals.step_completed, step_id=str(step.pk), kind=step.kind, output=decision.output
+    )
+    new_steps = [_queue_next(journal, step, spec) for spec in decision.next_steps]
+    if decision.handoff is not None:
+        new_steps.append(record_handoff(journal, step, decision.handoff))
+    if new_steps:
+        return _continue_with(journal, claim, new_steps)
+    if not Step.objects.filter(run_id=run.pk, status__in=_ACTIVE).exists():
+        journal.move_run(RunStatus.COMPLETED, output=decision.output)
+        journal.record("run_completed", run_status=str(RunStatus.COMPLETED))
+        journal.signal(signals.run_finished, status=str(RunStatus.COMPLETED))
+    return None
+
+
+_ACTIVE = [StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.WAITING_FOR_APPROVAL]
+
+
+def _queue_next(journal, step, spec):
+    new = journal.add_step(
+        kind=spec["kind"],
+        role_id=spec.get("role_id") or step.role_id,
+        status=StepStatus.QUEUED,
+        input=spec.get("input"),
+    )
+    journal.record("step_queued", step_id=new.pk, step_status=str(StepStatus.QUEUED))
+    return new
+
+
+def _continue_with(journal, claim, new_steps):
+    """Claim the first runnable new step for this worker; enqueue the others after commit."""
+    next_claim = None
+    for new in new_steps:
+        path = handler_path(journal.run.handlers, new.kind)
+        if path is None:
+            continue
+        if next_claim is None:
+            token = uuid.uuid4()
+            new.status, new.claim_token = StepStatus.RUNNING, token
+            new.lease_expires_at, new.started_at = lease_expiry(), journal.now
+            journal.set_run(current_step_id=new.pk)
+            journal.record(
+                "step_claimed",
+                step_id=new.pk,
+                step_status=str(StepStatus.RUNNING),
+                attempt=new.attempt,
+            )
+            next_claim = Claim(run=journal.run, step=new, token=token, handler_path=path)
+        else:
+            dispatch_after_commit(journal, new.pk)
+    return next_claim
+
+
+def discard_late_result(claim, *, reason):
+    """Evidence that a handler finished after its claim was given up."""
+    close_old_connections()
+    try:
+        with locked_run(claim.run.pk) as journal:
+            journal.record(
+                "late_result_discarded",
+                step_id=claim.step.pk,
+                attempt=claim.step.attempt,
+                reason=reason,
+            )
+    except NotFound:
+        pass

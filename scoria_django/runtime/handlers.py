@@ -1,0 +1,54 @@
+"""Handler mappings: resolved to dotted paths before any write, imported when a step runs."""
+
+from django.utils.module_loading import import_string
+
+from ..conf import scoria_settings
+from ..exceptions import HandlerNotFound, InvalidOption
+
+
+def dotted_path(handler, kind):
+    """The importable dotted path of ``handler`` (a callable or a path), checked now."""
+    if isinstance(handler, str):
+        path = handler
+    elif callable(handler):
+        path = f"{getattr(handler, '__module__', '')}.{getattr(handler, '__qualname__', '')}"
+    else:
+        raise HandlerNotFound(
+            f"handler for kind {kind!r} is neither callable nor a path", field=f"handlers.{kind}"
+        )
+    try:
+        imported = import_string(path)
+    except ImportError:
+        raise HandlerNotFound(
+            f"handler for kind {kind!r} does not import from {path!r}: a worker process "
+            "must be able to import it, so lambdas and closures cannot be handlers",
+            field=f"handlers.{kind}",
+        ) from None
+    if not callable(imported) or (callable(handler) and imported is not handler):
+        raise HandlerNotFound(
+            f"{path!r} does not name the handler for kind {kind!r}", field=f"handlers.{kind}"
+        )
+    return path
+
+
+def resolve_handlers(handlers):
+    """Validate a ``{kind: callable | dotted path}`` mapping into ``{kind: dotted path}``."""
+    if handlers is None:
+        return {}
+    if not isinstance(handlers, dict):
+        raise InvalidOption("handlers must be a mapping of step kind to handler", field="handlers")
+    resolved = {}
+    for kind, handler in handlers.items():
+        if not isinstance(kind, str) or not kind.strip():
+            raise InvalidOption("handler kinds must be non-blank strings", field="handlers")
+        resolved[kind] = dotted_path(handler, kind)
+    return resolved
+
+
+def handler_path(run_handlers, kind):
+    """The handler path for ``kind``: the run's own mapping first, then ``SCORIA_HANDLERS``."""
+    return (run_handlers or {}).get(kind) or scoria_settings.HANDLERS.get(kind)
+
+
+def load_handler(path):
+    return import_string(path)

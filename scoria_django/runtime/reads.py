@@ -1,0 +1,63 @@
+"""Reads: summaries and the curated detail. A malformed id is simply ``not_found``."""
+
+from ..exceptions import NotFound
+from ..ids import parse_uuid
+from ..records import (
+    RunDetail,
+    RunSummary,
+    delegated_handoff_rows,
+    event_row,
+    handoff_row,
+    step_row,
+)
+
+
+def _run(run_id):
+    from ..models import Run
+
+    pk = parse_uuid(run_id)
+    run = Run.objects.filter(pk=pk).first() if pk else None
+    if run is None:
+        raise NotFound(f"run {run_id!s} does not exist")
+    return run
+
+
+def get_run(run_id):
+    return RunSummary.from_run(_run(run_id))
+
+
+def list_runs_for_session(session_id, *, limit=None):
+    """The session's runs, newest first."""
+    from ..models import Run
+
+    if not isinstance(session_id, str) or not session_id.strip():
+        return []
+    queryset = Run.objects.for_session(session_id)
+    if limit is not None:
+        queryset = queryset[:limit]
+    return [RunSummary.from_run(run) for run in queryset]
+
+
+def detail_of(run):
+    from ..models import Event, Handoff, Step
+
+    steps = list(Step.objects.filter(run_id=run.pk).order_by("sequence"))
+    steps_by_id = {step.pk: step for step in steps}
+    handoffs = list(Handoff.objects.filter(run_id=run.pk).order_by("created_at", "id"))
+    events = Event.objects.filter(run_id=run.pk).order_by("sequence")
+    return RunDetail(
+        summary=RunSummary.from_run(run),
+        metadata=run.metadata,
+        input=run.input,
+        output=run.output,
+        error=run.error,
+        cancel_reason=run.cancel_reason,
+        steps=[step_row(step) for step in steps],
+        events=[event_row(event) for event in events],
+        handoffs=[handoff_row(handoff, steps_by_id) for handoff in handoffs],
+        delegated_handoffs=delegated_handoff_rows(handoffs, steps_by_id),
+    )
+
+
+def get_run_detail(run_id):
+    return detail_of(_run(run_id))

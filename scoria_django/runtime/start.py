@@ -1,0 +1,227 @@
+"""``start_run`` and ``start_handoff_run``: validate everything, then write one transaction."""
+
+from .. import signals
+from ..exceptions import InvalidInitialStep, InvalidOption, InvalidRootRoleId
+from ..identity import identity as make_identity
+from ..journal import new_run
+from ..payloads import check_json
+from ..states import RunStatus, StepStatus
+from .dispatch import dispatch_after_commit
+from .handlers import handler_path, resolve_handlers
+from .handoffs import record_handoff, validate_handoff
+from .reads import get_run
+from .snapshot import SNAPSHOT_KEYS, resolve_snapshot
+
+START_OPTIONS = (
+    "root_role_id",
+    "initial_step",
+    "metadata",
+    "payload",
+    "input",
+    "handlers",
+    "timeout",
+    *SNAPSHOT_KEYS,
+)
+_UNSET = object()
+
+
+def _runtime_options(runtime):
+    if runtime is None:
+        return {}
+    if isinstance(runtime, list | tuple):
+        runtime = dict(runtime)  # keyword-list form, as in the Phoenix guide
+    if not isinstance(runtime, dict):
+        raise InvalidOption("runtime must be a dict", field="runtime")
+    for key in runtime:
+        if key not in START_OPTIONS:
+            raise InvalidOption(f"unsupported runtime option {key!r}", field=f"runtime.{key}")
+    return runtime
+
+
+def _initial_step(spec):
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise InvalidInitialStep("initial_step must be a dict", field="initial_step")
+    for key in ("kind", "role_id"):
+        value = spec.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInitialStep(f"initial_step needs a non-blank {key}", field=key)
+    if spec.get("status", "queued") != "queued":
+        raise InvalidInitialStep("an initial step starts queued", field="status")
+    sequence = spec.get("sequence", 1)
+    if type(sequence) is not int or sequence != 1:
+        raise InvalidInitialStep("an initial step has sequence 1", field="sequence")
+    check_json(spec.get("input"), field="initial_step.input")
+    return spec
+
+
+def _timeout(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise InvalidOption("timeout must be a positive number of seconds", field="timeout")
+    return float(value)
+
+
+def _root_role(value):
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRootRoleId("root_role_id must be a non-blank string", field="root_role_id")
+    return value
+
+
+def start_run(
+    identity,
+    *,
+    root_role_id="executor",
+    initial_step=None,
+    metadata=None,
+    payload=None,
+    input=None,
+    runtime=None,
+    handlers=None,
+    timeout=None,
+    provider=None,
+    model=None,
+    prompt_policy=None,
+):
+    """Start a durable run for ``identity``; the summary already shows inline outcomes."""
+    ident = make_identity(identity)
+    top = {
+        "root_role_id": root_role_id,
+        "initial_step": initial_step,
+        "metadata": metadata,
+        "payload": payload,
+        "input": input,
+        "handlers": handlers,
+        "timeout": timeout,
+        "provider": provider,
+        "model": model,
+        "prompt_policy": prompt_policy,
+    }
+    nested = _runtime_options(runtime)
+    options = {**top, **nested}  # the nested value wins
+    root_role = _root_role(options["root_role_id"])
+    step_spec = _initial_step(options["initial_step"])
+    resolved = resolve_handlers(options["handlers"])
+    snapshot = resolve_snapshot(
+        ident,
+        {key: top[key] for key in SNAPSHOT_KEYS},
+        {key: value for key, value in nested.items() if key in SNAPSHOT_KEYS},
+    )
+    run_metadata = _compose_metadata(ident, options, snapshot)
+    run_input = options["input"] if options["input"] is not None else options["payload"]
+    check_json(run_input, field="input")
+    run = _new_run(
+        ident, root_role, "agent", run_metadata, resolved, run_input, _timeout(options["timeout"])
+    )
+    with new_run(run) as journal:
+        _record_start(journal, ident)
+        if step_spec is not None:
+            step = journal.add_step(
+                kind=step_spec["kind"],
+                role_id=step_spec["role_id"],
+                status=StepStatus.QUEUED,
+                input=step_spec.get("input"),
+            )
+            journal.set_run(current_step_id=step.pk)
+            journal.record("step_queued", step_id=step.pk, step_status=str(StepStatus.QUEUED))
+            if handler_path(resolved, step.kind):
+                dispatch_after_commit(journal, step.pk)
+    return get_run(run.pk)
+
+
+def _compose_metadata(ident, options, snapshot):
+    given = options["metadata"]
+    if given is not None and not isinstance(given, dict):
+        raise InvalidOption("metadata must be a dict", field="metadata")
+    metadata = dict(given or {})
+    if options["payload"] is not None:
+        metadata["payload"] = options["payload"]
+    elif options["input"] is not None and "payload" not in metadata:
+        metadata["payload"] = options["input"]
+    metadata["identity"] = ident.as_dict()
+    metadata["runtime"] = snapshot
+    return check_json(metadata, field="metadata")
+
+
+def _new_run(ident, root_role, kind, metadata, handlers, run_input, timeout):
+    from ..models import Run
+
+    return Run(
+        session_id=ident.session_id,
+        actor_id=ident.actor_id,
+        tenant_id=ident.tenant_id,
+        root_role_id=root_role,
+        kind=kind,
+        status=RunStatus.RUNNING,
+        metadata=metadata,
+        handlers=handlers,
+        input=run_input,
+        step_timeout=timeout,
+    )
+
+
+def _record_start(journal, ident):
+    journal.run.started_at = journal.now
+    journal.record(
+        "run_started",
+        actor_id=ident.actor_id,
+        run_status=str(RunStatus.RUNNING),
+        kind=journal.run.kind,
+    )
+    journal.signal(
+        signals.run_started,
+        session_id=ident.session_id,
+        actor_id=ident.actor_id,
+        tenant_id=ident.tenant_id,
+    )
+
+
+def start_handoff_run(
+    identity,
+    delegated_role_id=_UNSET,
+    *,
+    root_role_id=None,
+    delegated_kind=None,
+    handoff_input=None,
+    projected_context=None,
+    scoped_context=None,
+    capability_tags=(),
+    metadata=None,
+    payload=None,
+    handlers=None,
+):
+    """Start a run whose first step hands a bounded, validated context to another role."""
+    ident = make_identity(identity)
+    handoff = validate_handoff(
+        None if delegated_role_id is _UNSET else delegated_role_id,
+        root_role_id,
+        delegated_kind,
+        handoff_input,
+        projected_context,
+        scoped_context,
+        capability_tags,
+    )
+    resolved = resolve_handlers(handlers)
+    snapshot = resolve_snapshot(ident, None, None)
+    run_metadata = _compose_metadata(
+        ident, {"metadata": metadata, "payload": payload, "input": None}, snapshot
+    )
+    run = _new_run(ident, root_role_id, "handoff", run_metadata, resolved, payload, None)
+    with new_run(run) as journal:
+        _record_start(journal, ident)
+        parent = journal.add_step(
+            kind="handoff",
+            role_id=root_role_id,
+            status=StepStatus.COMPLETED,
+            output={"handoff": handoff["delegated_role_id"]},
+            started_at=journal.now,
+            completed_at=journal.now,
+        )
+        journal.record("step_completed", step_id=parent.pk, step_status=str(StepStatus.COMPLETED))
+        child = record_handoff(journal, parent, handoff)
+        journal.set_run(current_step_id=child.pk)
+        if handler_path(resolved, child.kind):
+            dispatch_after_commit(journal, child.pk)
+    return get_run(run.pk)

@@ -1,0 +1,27 @@
+import pytest
+from django.db import connection
+
+from tests import handlers
+
+
+@pytest.fixture(autouse=True)
+def _reset_handler_calls():
+    handlers.CALLS.clear()
+    yield
+    handlers.CALLS.clear()
+
+
+def is_postgres():
+    return connection.vendor == "postgresql"
+
+
+postgres_only = pytest.mark.skipif(
+    "not config.getoption('--ds', default=None) and False",
+    reason="placeholder",
+)
+
+
+@pytest.fixture
+def require_postgres():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises writers, so there is no race to show")
