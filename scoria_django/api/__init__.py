@@ -1,0 +1,1 @@
+"""The DRF API: the only package that imports DRF and django-filter."""
