@@ -40,6 +40,11 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
+# ``identity`` is both a submodule and a facade function: importing the submodule (the
+# middleware does) would bind the package attribute to the module and hide the lazy
+# lookup below. Importing it here (no models, safe before setup) keeps the function.
+from .identity import Identity, identity  # noqa: E402, F401
+
 
 def __getattr__(name):
     module = _EXPORTS.get(name)
