@@ -1,0 +1,94 @@
+"""Settings of the example host project (``make demo``). Demo only: not for production.
+
+It follows docs/installation.md: the app, the middleware after sessions and auth,
+SQLite in IMMEDIATE transaction mode, and the handlers registered by step kind.
+"""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+
+# A fixed key is fine for a local demo served on 127.0.0.1; a real project reads it from
+# its environment or secret store.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-project-demo-only-not-a-secret")  # noqa: S105
+DEBUG = os.environ.get("SCORIA_DEMO_DEBUG", "1") == "1"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+ROOT_URLCONF = "example_project.urls"
+WSGI_APPLICATION = "example_project.wsgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "scoria_django",
+    "example_project.assistant",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After sessions and auth: it reads request.user and keeps session_id in the session.
+    "scoria_django.middleware.ScoriaIdentityMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("SCORIA_DEMO_DB", str(BASE_DIR / "demo.sqlite3")),
+        # Writers queue for the lock instead of failing with "database is locked".
+        "OPTIONS": {"transaction_mode": "IMMEDIATE"},
+    }
+}
+
+# Steps run inline after commit. Swap in a worker backend (docs/deployment.md) to run
+# them on other processes; nothing else changes.
+TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+
+SCORIA_HANDLERS = {
+    "approval": "example_project.assistant.handlers.draft_reply",
+    "review": "example_project.assistant.handlers.review_draft",
+    "summary": "example_project.assistant.handlers.summarise",
+}
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "assistant:home"
+LOGOUT_REDIRECT_URL = "login"
+STATIC_URL = "/static/"
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+}
+SPECTACULAR_SETTINGS = {"TITLE": "scoria example project API"}
