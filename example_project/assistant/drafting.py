@@ -7,69 +7,12 @@ draft out, review findings) so the runtime path can be shown and tested offline.
 import re
 from collections import Counter
 
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "can",
-        "could",
-        "do",
-        "does",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "please",
-        "should",
-        "so",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "us",
-        "was",
-        "we",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-    ]
+_STOPWORD_TEXT = (
+    "a an and are as at be but by can could do does for from had has have how i if in into "
+    "is it its me my of on or our please should so that the their them then there these they "
+    "this to us was we what when where which who why will with would you your"
 )
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 ABSOLUTE_WORDS = ("always", "never", "guarantee", "guaranteed", "promise")
 SUMMARY_LIMIT = 160
 LONG_DRAFT = 600
