@@ -193,6 +193,12 @@ class ConcurrentUpdate(ScoriaConflict):
     code = "concurrent_update"
 
 
+class EventImmutable(ScoriaError):
+    """Code tried to change or delete an Event; events go only with their run."""
+
+    code = "event_immutable"
+
+
 # Configuration --------------------------------------------------------------
 
 

@@ -14,6 +14,8 @@ from . import states
 from .exceptions import (
     ActiveSteps,
     AlreadyExists,
+    ConcurrentUpdate,
+    EventImmutable,
     InconsistentParentScope,
     InvalidFilter,
     InvalidRunOpt,
@@ -23,7 +25,6 @@ from .exceptions import (
     NotFound,
     ParentRunNotFound,
     RunNotActive,
-    ScoriaError,
     SessionIdRequiredForThread,
     UnsupportedFilter,
     UnsupportedRunOpt,
@@ -66,8 +67,10 @@ def _kind_and_metadata(opts, invalid):
     kind = opts.get("kind", "generic")
     if not _is_id(kind, MAX_KIND_LENGTH):
         raise invalid("kind must be a non-blank string of at most 100 characters", field="kind")
-    metadata = opts.get("metadata") or {}
-    if not isinstance(metadata, dict):
+    metadata = opts.get("metadata")
+    if metadata is None:
+        metadata = {}
+    elif not isinstance(metadata, dict):
         raise invalid("metadata must be a dict", field="metadata")
     check_json(metadata, field="metadata")
     check_json(opts.get("input"), field="input")
@@ -229,7 +232,11 @@ def _parse_since(value):
             raise InvalidFilter("since must be timezone-aware", field="since")
         return value
     if type(value) is int and value >= 0:
-        return datetime.datetime.fromtimestamp(value / 1000, tz=datetime.UTC)
+        # Integer arithmetic: a float division could land a microsecond off the millisecond.
+        seconds, millis = divmod(value, 1000)
+        return datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC) + datetime.timedelta(
+            milliseconds=millis
+        )
     raise InvalidFilter("since must be a datetime or epoch milliseconds", field="since")
 
 
@@ -241,7 +248,7 @@ def cascade_steps(journal, target, **payload):
     step_ids = list(active.values_list("id", flat=True))
     if not step_ids:
         return []
-    Step.objects.filter(pk__in=step_ids).update(
+    updated = active.filter(pk__in=step_ids).update(
         status=target,
         completed_at=journal.now,
         updated_at=journal.now,
@@ -249,6 +256,8 @@ def cascade_steps(journal, target, **payload):
         lease_expires_at=None,
         **payload,
     )
+    if updated != len(step_ids):
+        raise ConcurrentUpdate(f"steps of run {journal.run.pk} changed during the cascade")
     event_type = f"step_{target}"
     for step_id in step_ids:
         journal.record(event_type, step_id=step_id, step_status=str(target), cascaded=True)
@@ -263,9 +272,11 @@ class StepQuerySet(models.QuerySet):
 class StepManager(models.Manager.from_queryset(StepQuerySet)):
     def start(self, run_id, /, **opts):
         """Create a step directly in ``running`` inside a running run."""
+        step_id = None
         try:
             with locked_run(run_id) as journal:
                 run = journal.run
+                # Checked before the options: a terminal run refuses any request.
                 if run.status != RunStatus.RUNNING:
                     raise RunNotActive(f"run {run.pk} is {run.status}")
                 _check_options(opts, STEP_OPTS, UnsupportedStepOpt)
@@ -285,10 +296,11 @@ class StepManager(models.Manager.from_queryset(StepQuerySet)):
                 journal.set_run(current_step_id=step.pk)
                 journal.record("step_started", step_id=step.pk, step_status=str(StepStatus.RUNNING))
         except IntegrityError:
-            # Another run took the same explicit step_id between our check and insert.
-            raise AlreadyExists(
-                f"step {opts.get('step_id')} already exists", field="step_id"
-            ) from None
+            # The run lock does not cover other runs: one of them may have inserted the
+            # same explicit step_id between our check and our insert.
+            if step_id is not None and self.filter(pk=step_id).exists():
+                raise AlreadyExists(f"step {step_id} already exists", field="step_id") from None
+            raise
         return step
 
     def complete(self, run_id, step_id, output=None):
@@ -361,10 +373,10 @@ def move_step(
 
 class EventQuerySet(models.QuerySet):
     def update(self, **kwargs):
-        raise ScoriaError("events are append-only", code="event_immutable")
+        raise EventImmutable("events are append-only")
 
     def delete(self):
-        raise ScoriaError("events are deleted only with their run", code="event_immutable")
+        raise EventImmutable("events are deleted only with their run")
 
 
 class EventManager(models.Manager.from_queryset(EventQuerySet)):

@@ -12,6 +12,9 @@ from .conf import scoria_settings
 from .exceptions import InvalidPayload
 
 _DUMPS = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode
+# The encoder escapes control characters even with ensure_ascii=False, so a NUL in
+# a string or key shows up as this six-character escape, never as a raw "\x00".
+_NUL_ESCAPE = "\\u0000"
 
 
 def encoded_size(value) -> int:
@@ -31,9 +34,10 @@ def check_json(value, *, field="payload", max_bytes=None, max_depth=None, error=
     except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
         _walk(value, field, 0, max_depth, error)
         raise error(f"{field}: value is not JSON", field=field) from None
-    if "\x00" in text or json.loads(text) != value:
+    if _NUL_ESCAPE in text or json.loads(text) != value:
         # NUL characters, non-string keys or tuples: the walk names the culprit
-        # (tuples are legal JSON arrays, so a clean walk accepts the value).
+        # (tuples are legal JSON arrays, and an escaped backslash before "u0000" is
+        # no NUL, so a clean walk accepts the value).
         _walk(value, field, 0, max_depth, error)
     elif text.count("[") + text.count("{") > max_depth:
         _walk(value, field, 0, max_depth, error)
@@ -44,13 +48,13 @@ def check_json(value, *, field="payload", max_bytes=None, max_depth=None, error=
     return value
 
 
-def _check_string(text, path, error):
+def _check_string(text, path, error, *, what="string"):
     if "\x00" in text:
-        raise error(f"{path}: NUL character is not allowed", field=_root(path))
+        raise error(f"{path}: NUL character in {what} is not allowed", field=_root(path))
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise error(f"{path}: lone surrogate is not allowed", field=_root(path)) from None
+        raise error(f"{path}: lone surrogate in {what} is not allowed", field=_root(path)) from None
 
 
 def _root(path):
@@ -58,27 +62,34 @@ def _root(path):
 
 
 def _walk(value, path, depth, max_depth, error):
-    if depth > max_depth:
+    """Raise on the first bad value; ``depth`` counts the containers around ``value``.
+
+    Types are tested with ``isinstance`` in the encoder's own order, so the walk
+    accepts exactly what ``json`` encodes (str enums, dict subclasses, tuples).
+    """
+    container = isinstance(value, dict | list | tuple)
+    if container and depth >= max_depth:
+        # ``value`` would be container number max_depth + 1 on this path.
         raise error(f"{path}: nesting deeper than {max_depth} levels", field=_root(path))
-    kind = type(value)
-    if value is None or kind is bool or kind is int:
+    if value is None or isinstance(value, bool | int):
         return
-    if kind is float:
+    if isinstance(value, float):
         if not math.isfinite(value):
             raise error(f"{path}: NaN and Infinity are not JSON", field=_root(path))
         return
-    if kind is str:
+    if isinstance(value, str):
         _check_string(value, path, error)
         return
-    if kind is dict:
+    if isinstance(value, dict):
         for key, item in value.items():
-            if type(key) is not str:
+            if not isinstance(key, str):
                 raise error(f"{path}: key {key!r} is not a string", field=_root(path))
-            _check_string(key, f"{path}.{key}", error)
+            # The key is shown as its repr: it may hold the very character at fault.
+            _check_string(key, path, error, what=f"key {key!r}")
             _walk(item, f"{path}.{key}", depth + 1, max_depth, error)
         return
-    if kind in (list, tuple):
+    if container:
         for index, item in enumerate(value):
             _walk(item, f"{path}[{index}]", depth + 1, max_depth, error)
         return
-    raise error(f"{path}: {kind.__name__} is not JSON", field=_root(path))
+    raise error(f"{path}: {type(value).__name__} is not JSON", field=_root(path))
