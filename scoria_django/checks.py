@@ -91,3 +91,29 @@ def check_numeric_settings(app_configs=None, **kwargs):
                 checks.Error(f"SCORIA_{name} must be a positive number.", id="scoria.E004")
             )
     return errors
+
+
+@checks.register()
+def check_tenant_resolver(app_configs=None, **kwargs):
+    """A resolver that does not import would turn every request that reads the identity
+    (and every operator page) into a 500, so it is reported at startup instead."""
+    from django.utils.module_loading import import_string
+
+    path = scoria_settings.TENANT_RESOLVER
+    if not path:
+        return []
+    try:
+        resolver = import_string(path) if isinstance(path, str) else None
+    except ImportError as exc:
+        resolver, reason = None, str(exc)
+    else:
+        reason = "it does not name a callable"
+    if callable(resolver):
+        return []
+    return [
+        checks.Error(
+            f"SCORIA_TENANT_RESOLVER {path!r} is not usable: {reason}.",
+            hint="Use the dotted path of a module-level callable(request) -> str | None.",
+            id="scoria.E005",
+        )
+    ]
