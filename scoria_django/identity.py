@@ -1,9 +1,11 @@
 """Who is asking: the frozen ``Identity`` value passed explicitly to every call."""
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 from .exceptions import InvalidIdentity
+from .payloads import check_json
 
 MAX_ID_LENGTH = 255
 
@@ -12,11 +14,10 @@ def _normalise_id(value, name):
     """Ids are strings; None, blank and whitespace-only mean "no id"."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise InvalidIdentity(f"{name} must be a string or an integer", field=name)
-    text = str(value).strip() if isinstance(value, str | int) else None
-    if text is None:
-        raise InvalidIdentity(f"{name} must be a string or an integer", field=name)
+    # bool is an int subclass, but True is nobody's id.
+    if isinstance(value, bool) or not isinstance(value, str | int | uuid.UUID):
+        raise InvalidIdentity(f"{name} must be a string, an integer or a UUID", field=name)
+    text = str(value).strip()
     if not text:
         return None
     if len(text) > MAX_ID_LENGTH:
@@ -26,7 +27,7 @@ def _normalise_id(value, name):
 
 def _id_of(obj):
     """The id of an object (``pk``/``id``), a mapping (``"id"``) or a plain value."""
-    if obj is None or isinstance(obj, str | int):
+    if obj is None or isinstance(obj, str | int | uuid.UUID):
         return obj
     if isinstance(obj, Mapping):
         return obj.get("id")
@@ -81,12 +82,12 @@ class Identity:
     def from_request(cls, request, **extra):
         """The identity the middleware built, or one built the same way from the request."""
         attached = getattr(request, "scoria_identity", None)
-        if attached is not None and not extra:
-            return attached
-        from .middleware import build_identity
+        if attached is None:
+            from .middleware import build_identity
 
-        built = build_identity(request)
-        return identity(built, **extra) if extra else built
+            attached = build_identity(request)
+        # Rebuilt from its fields: the middleware's value is a lazy proxy, not an Identity.
+        return identity({**attached.as_dict(), **extra})
 
 
 def identity(attrs=None, /, **kwargs):
@@ -102,15 +103,17 @@ def identity(attrs=None, /, **kwargs):
     merged = {**attrs, **kwargs}
 
     def pick(primary, fallback):
-        value = merged.get(primary)
+        value = _normalise_id(merged.get(primary), primary)
         if value is None:
-            value = _id_of(merged.get(fallback))
-        return _normalise_id(value, primary)
+            value = _normalise_id(_id_of(merged.get(fallback)), primary)
+        return value
 
     metadata = merged.get("metadata")
+    metadata = dict(metadata) if isinstance(metadata, dict) else {}
+    check_json(metadata, field="metadata", error=InvalidIdentity)
     return Identity(
         actor_id=pick("actor_id", "actor"),
         tenant_id=pick("tenant_id", "tenant"),
         session_id=pick("session_id", "session"),
-        metadata=dict(metadata) if isinstance(metadata, dict) else {},
+        metadata=metadata,
     )
