@@ -1,5 +1,6 @@
 """Test settings: SQLite by default, PostgreSQL when DATABASE_URL is set."""
 
+import importlib.util
 import os
 
 import dj_database_url
@@ -22,6 +23,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "scoria_django",
 ]
+
+# The worker fault tests (tests/workers) enqueue into django-tasks-db's table.
+if importlib.util.find_spec("django_tasks_db") is not None:
+    INSTALLED_APPS.append("django_tasks_db")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -7,7 +7,7 @@ from django.utils import timezone
 from .. import outcomes
 from ..exceptions import ScoriaError
 from ..payloads import check_json
-from ..projection import check_projected_context
+from .handoffs import check_delegated_role_id, delegation
 
 HANDOFF_CONTRACT = "bounded_handoff_projected_context"
 MAX_MESSAGE = 1000
@@ -106,27 +106,21 @@ def _next_steps(specs):
 
 
 def _handoff(result):
-    role = result.delegated_role_id
-    kind = result.delegated_kind
-    if not isinstance(role, str) or not role.strip():
-        return Failed({"reason": "invalid_delegated_role_id", "contract": HANDOFF_CONTRACT})
-    if not isinstance(kind, str) or not kind.strip():
-        return Failed({"reason": "invalid_delegated_kind", "contract": HANDOFF_CONTRACT})
+    """The same checks as ``start_handoff_run``; a rejected handoff fails the step.
+
+    The error is the bounded-handoff envelope: ``reason`` (the validation code),
+    ``contract`` and ``detail`` (which names the offending path).
+    """
     handoff_input = {} if result.handoff_input is None else result.handoff_input
-    if not isinstance(handoff_input, dict):
-        return Failed({"reason": "invalid_handoff_input", "contract": HANDOFF_CONTRACT})
     try:
-        context = check_projected_context(result.projected_context)
+        check_delegated_role_id(result.delegated_role_id)
+        handoff = delegation(
+            result.delegated_role_id,
+            result.delegated_kind,
+            handoff_input,
+            result.projected_context,
+            result.capability_tags,
+        )
     except ScoriaError as exc:
         return Failed({"reason": exc.code, "contract": HANDOFF_CONTRACT, "detail": exc.detail})
-    check_json(handoff_input, field="handoff_input")
-    return Completed(
-        {"handoff": role},
-        handoff={
-            "delegated_role_id": role,
-            "delegated_kind": kind,
-            "handoff_input": handoff_input,
-            "projected_context": context,
-            "capability_tags": [str(tag) for tag in result.capability_tags],
-        },
-    )
+    return Completed({"handoff": handoff["delegated_role_id"]}, handoff=handoff)

@@ -1,0 +1,1 @@
+"""Optional integrations with other software; nothing here is imported by the core."""

@@ -1,0 +1,128 @@
+import os
+import sys
+import uuid
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+
+from scoria_django.runtime.recovery import recover as run_recovery
+
+from .harness import REPO, Fleet
+
+LEASE = 1.5
+
+TASKS = {
+    "default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"},
+    "workers": {"BACKEND": "django_tasks_db.DatabaseBackend"},
+    "celery": {
+        "BACKEND": "scoria_django.contrib.celery.CeleryBackend",
+        "OPTIONS": {"APP": "tests.workers.celery_app.app"},
+    },
+}
+
+
+@pytest.fixture
+def marks(tmp_path):
+    path = tmp_path / "marks"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def worker_settings(transactional_db):
+    """This process enqueues to (and recovers for) the same transport as the workers."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: worker processes share the live test database")
+
+    def configure(transport="workers", **settings):
+        values = {
+            "TASKS": TASKS,
+            "SCORIA_TASK_BACKEND": transport,
+            "SCORIA_LEASE_SECONDS": LEASE,
+            "SCORIA_MAX_ATTEMPTS": 3,
+            "SCORIA_REQUEUE_AFTER": 2,
+            **settings,
+        }
+        override = override_settings(**values)
+        override.enable()
+        overrides.append(override)
+        return values
+
+    overrides = []
+    yield configure
+    for override in reversed(overrides):
+        override.disable()
+
+
+@pytest.fixture
+def fleet(worker_settings, tmp_path):
+    """Start real workers: ``fleet("db", count)`` or ``fleet("celery", count)``.
+
+    Teardown kills every process started, frozen or not, before the database is flushed.
+    """
+    fleets = []
+    logs = tmp_path / "logs"
+    logs.mkdir()
+
+    def start(transport, count=1, *, concurrency=1, timeout=30, visibility=3600, **settings):
+        name = "celery" if transport == "celery" else "workers"
+        if transport == "celery":
+            settings.update(_celery_settings())
+        values = worker_settings(name, **settings)
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.workers.worker_settings",
+            "PYTHONPATH": str(REPO),
+            "SCORIA_WORKER_DB": connection.settings_dict["NAME"],
+            "SCORIA_WORKER_TRANSPORT": name,
+            "SCORIA_WORKER_LEASE": str(values["SCORIA_LEASE_SECONDS"]),
+            "SCORIA_WORKER_MAX_ATTEMPTS": str(values["SCORIA_MAX_ATTEMPTS"]),
+            "SCORIA_WORKER_REQUEUE_AFTER": str(values["SCORIA_REQUEUE_AFTER"]),
+            "SCORIA_WORKER_TIMEOUT": str(timeout),
+        }
+        if transport == "celery":
+            env["SCORIA_CELERY_QUEUE"] = values["SCORIA_TASK_QUEUE"]
+            env["SCORIA_CELERY_VISIBILITY"] = str(visibility)
+            env["SCORIA_CELERY_DELIVERIES"] = str(tmp_path / "deliveries.log")
+        workers = Fleet(transport, env, logs, concurrency=concurrency).start_many(count)
+        fleets.append(workers)
+        return workers
+
+    try:
+        yield start
+    finally:
+        for workers in fleets:
+            workers.stop()
+        for workers in fleets:
+            sys.stderr.write(workers.logs())
+        if any(workers.transport == "celery" for workers in fleets):
+            _redis().flushdb()
+
+
+def _celery_settings():
+    """A fresh queue per test, named in TASKS so the backend publishes to it explicitly."""
+    _redis().flushdb()
+    queue = f"scoria-tests-{uuid.uuid4().hex[:8]}"
+    tasks = {**TASKS, "celery": {**TASKS["celery"], "QUEUES": [queue]}}
+    return {"TASKS": tasks, "SCORIA_TASK_QUEUE": queue}
+
+
+def _redis():
+    import redis
+
+    from .celery_app import BROKER_URL
+
+    return redis.Redis.from_url(BROKER_URL)
+
+
+def deliveries(tmp_path):
+    """Celery deliveries seen by the workers: ``[(task_id, pid, step_id), ...]``."""
+    path = tmp_path / "deliveries.log"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [tuple(line.split()) for line in lines if line.strip()]
+
+
+def recover():
+    """One pass of recovery, as the operator's ``scoria_recover --interval`` loop runs it."""
+    return run_recovery()

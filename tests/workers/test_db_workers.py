@@ -1,0 +1,168 @@
+"""Fault tests on real ``manage.py db_worker`` processes (django-tasks-db) and PostgreSQL."""
+
+import os
+import signal
+
+import pytest
+from django_tasks_db.models import DBTaskResult
+
+import scoria_django as scoria
+from scoria_django.models import Event, Step
+
+from .conftest import LEASE, recover
+from .harness import wait_for_mark, wait_until
+
+pytestmark = [pytest.mark.workers, pytest.mark.postgres]
+
+IDENTITY = scoria.identity(actor_id="operator", tenant_id="acme", session_id="fleet")
+
+
+def start(kind, handler, **step_input):
+    return scoria.start_run(
+        IDENTITY,
+        initial_step={"kind": kind, "role_id": "worker", "input": step_input},
+        handlers={kind: f"tests.workers.handlers.{handler}"},
+    )
+
+
+def events(step_id, event_type):
+    return list(Event.objects.filter(step_id=step_id, event_type=event_type).order_by("sequence"))
+
+
+def step_status(step_id, status):
+    return Step.objects.get(pk=step_id).status == status
+
+
+def test_killed_worker_step_completes_once_on_second_attempt(fleet, marks):
+    workers = fleet("db", 1, SCORIA_REQUEUE_AFTER=60)
+    run = start("hang", "hang_on_first_attempt", marks=str(marks), hang=60)
+    pid = wait_for_mark(marks, run.current_step_id, 1)
+    workers.kill(workers.name_of(pid))
+    workers.restart_dead()
+
+    wait_until(
+        lambda: step_status(run.current_step_id, "completed"),
+        timeout=30,
+        what="the step to complete after lease expiry and recovery",
+        every=0.3,
+        tick=recover,
+    )
+
+    step = Step.objects.get(pk=run.current_step_id)
+    assert step.attempt == 2
+    assert step.output["attempt"] == 2
+    assert step.output["pid"] != pid
+    assert len(events(step.pk, "step_completed")) == 1
+    assert [e.payload["attempt"] for e in events(step.pk, "step_claimed")] == [1, 2]
+    assert scoria.get_run(run.run_id).status == "completed"
+
+
+def test_frozen_worker_late_result_is_discarded(fleet, marks):
+    workers = fleet("db", 2, SCORIA_REQUEUE_AFTER=60)
+    run = start("hang", "hang_on_first_attempt", marks=str(marks), hang=2)
+    pid = wait_for_mark(marks, run.current_step_id, 1)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_until(
+            lambda: step_status(run.current_step_id, "completed"),
+            timeout=30,
+            what="the other worker to complete the step while the first is frozen",
+            every=0.3,
+            tick=recover,
+        )
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+    late = wait_until(
+        lambda: events(run.current_step_id, "late_result_discarded"),
+        timeout=20,
+        what="the thawed worker to report its discarded result",
+    )
+    assert [(e.payload["attempt"], e.payload["reason"]) for e in late] == [(1, "claim_lost")]
+    step = Step.objects.get(pk=run.current_step_id)
+    assert step.status == "completed"
+    assert step.output == {"attempt": 2, "pid": step.output["pid"]}
+    assert step.output["pid"] != pid
+    assert len(events(step.pk, "step_completed")) == 1
+    assert workers.procs[workers.name_of(pid)].poll() is None  # the zombie lived on, harmless
+
+
+def test_handler_crashing_its_worker_fails_after_max_attempts(fleet, marks):
+    workers = fleet("db", 1, SCORIA_REQUEUE_AFTER=60, SCORIA_MAX_ATTEMPTS=3)
+    run = start("crash", "crash_worker", marks=str(marks))
+    step_id = run.current_step_id
+
+    def supervise_and_recover():
+        workers.restart_dead()
+        recover()
+
+    wait_until(
+        lambda: scoria.get_run(run.run_id).status == "failed",
+        timeout=60,
+        what="the run to fail after the last attempt",
+        every=0.3,
+        tick=supervise_and_recover,
+    )
+    step = Step.objects.get(pk=step_id)
+    assert step.status == "failed"
+    assert step.error["reason"] == "lease_expired"
+    assert step.attempt == 3
+    assert [e.payload["attempt"] for e in events(step_id, "step_claimed")] == [1, 2, 3]
+    assert scoria.get_run(run.run_id).status == "failed"
+
+    def wakeups():
+        return sum(1 for r in DBTaskResult.objects.all() if str(step_id) in r.args_kwargs["args"])
+
+    enqueued = wakeups()
+    assert enqueued >= 3
+    for _ in range(3):
+        supervise_and_recover()
+    assert wakeups() == enqueued
+    assert Step.objects.get(pk=step_id).status == "failed"
+
+
+def test_live_handler_longer_than_its_lease_is_never_reclaimed(fleet, marks):
+    fleet("db", 1, SCORIA_REQUEUE_AFTER=60)
+    run = start("long", "sleep_for", marks=str(marks), seconds=LEASE * 3)
+    wait_for_mark(marks, run.current_step_id, 1)
+
+    wait_until(
+        lambda: step_status(run.current_step_id, "completed"),
+        timeout=30,
+        what="the long step to complete",
+        every=0.2,
+        tick=recover,  # a recovery pass every 0.2 s must find the lease renewed
+    )
+    step = Step.objects.get(pk=run.current_step_id)
+    assert step.attempt == 1
+    assert len(events(step.pk, "step_claimed")) == 1
+    assert len(events(step.pk, "step_completed")) == 1
+    assert not events(step.pk, "step_requeued")
+
+
+def test_timeout_is_enforced_in_the_worker_process(fleet, marks):
+    fleet("db", 1, SCORIA_REQUEUE_AFTER=60)
+    run = scoria.start_run(
+        IDENTITY,
+        initial_step={
+            "kind": "long",
+            "role_id": "worker",
+            "input": {"marks": str(marks), "seconds": 4},
+        },
+        handlers={"long": "tests.workers.handlers.sleep_for"},
+        timeout=1,
+    )
+    wait_until(
+        lambda: scoria.get_run(run.run_id).status == "failed",
+        timeout=20,
+        what="the worker to time the handler out",
+    )
+    step = Step.objects.get(pk=run.current_step_id)
+    assert step.error["reason"] == "timeout"
+    late = wait_until(
+        lambda: events(step.pk, "late_result_discarded"),
+        timeout=20,
+        what="the abandoned handler's result to be discarded",
+    )
+    assert [e.payload["reason"] for e in late] == ["timeout"]
+    assert not events(step.pk, "step_completed")
