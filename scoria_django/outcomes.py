@@ -54,7 +54,8 @@ def handoff(
         delegated_kind,
         handoff_input,
         projected_context,
-        tuple(capability_tags or ()),
+        # A bare string stays a string so validation rejects it instead of splitting it.
+        capability_tags if isinstance(capability_tags, str) else tuple(capability_tags or ()),
     )
 
 

@@ -6,6 +6,7 @@ normalised and checked against the names below.
 """
 
 import re
+import unicodedata
 
 from .conf import scoria_settings
 from .exceptions import InvalidProjectedContext, UnsafeProjectedContext
@@ -45,6 +46,8 @@ UNSAFE_SUFFIXES = (
     "_socket",
 )
 UNSAFE_PREFIXES = ("provider_session_", "socket_")
+# A context is a slice, not a document: never deeper than this, whatever SCORIA_MAX_DEPTH says.
+MAX_CONTEXT_DEPTH = 32
 
 _ACRONYM_BOUNDARY = re.compile(r"([A-Z]+)([A-Z][a-z])")
 _CAMEL_BOUNDARY = re.compile(r"([a-z0-9])([A-Z])")
@@ -54,7 +57,9 @@ _NON_ALNUM = re.compile(r"[^A-Za-z0-9]+")
 def normalise_key(key):
     """``RequestHeaders`` -> ``request_headers``, ``HTTPHeaders`` -> ``http_headers``,
     ``chat-history`` -> ``chat_history``."""
-    text = _ACRONYM_BOUNDARY.sub(r"\1_\2", key)
+    # NFKC first, so full-width or ligature spellings cannot dodge the ASCII names.
+    text = unicodedata.normalize("NFKC", key)
+    text = _ACRONYM_BOUNDARY.sub(r"\1_\2", text)
     text = _CAMEL_BOUNDARY.sub(r"\1_\2", text)
     return _NON_ALNUM.sub("_", text).strip("_").lower()
 
@@ -74,6 +79,7 @@ def check_projected_context(context, *, field="projected_context"):
         context,
         field=field,
         max_bytes=scoria_settings.MAX_CONTEXT_BYTES,
+        max_depth=min(scoria_settings.MAX_DEPTH, MAX_CONTEXT_DEPTH),
         error=InvalidProjectedContext,
     )
     path = _first_unsafe_path(context, field)

@@ -139,7 +139,11 @@ def event_row(event):
     }
 
 
+CHILD_STEP_PENDING = "child_step_pending"
+
+
 def handoff_row(handoff, steps_by_id):
+    """The stored Handoff row; its status follows the linked child step."""
     child = steps_by_id.get(handoff.child_step_id)
     return {
         "id": str(handoff.pk),
@@ -149,18 +153,28 @@ def handoff_row(handoff, steps_by_id):
         "delegated_kind": handoff.delegated_kind,
         "capability_tags": list(handoff.capability_tags or []),
         "handoff_input": handoff.handoff_input,
-        "status": str(child.status) if child else "child_step_pending",
+        "status": str(child.status) if child else CHILD_STEP_PENDING,
         "created_at": handoff.created_at,
     }
 
 
 def delegated_handoff_rows(handoffs, steps_by_id):
-    """The curated delegated evidence of SPEC 1.7, ordered by parent sequence then creation."""
+    """The curated delegated evidence of SPEC 1.7, ordered by parent sequence then creation.
+
+    ``steps_by_id`` holds the run's steps in sequence order.
+    """
+    handoffs = list(handoffs)
+    # A step linked to one handoff is never matched to another.
+    linked = {handoff.child_step_id for handoff in handoffs if handoff.child_step_id}
     items = []
     for handoff in handoffs:
         parent = steps_by_id.get(handoff.parent_step_id)
-        child = steps_by_id.get(handoff.child_step_id) or _matching_child(handoff, steps_by_id)
-        child_status = str(child.status) if child else "child_step_pending"
+        child = steps_by_id.get(handoff.child_step_id) or _matching_child(
+            handoff, steps_by_id, linked
+        )
+        if child is not None and handoff.child_step_id is None:
+            linked.add(child.pk)
+        child_status = str(child.status) if child else CHILD_STEP_PENDING
         items.append(
             {
                 "handoff_id": str(handoff.pk),
@@ -186,11 +200,13 @@ def delegated_handoff_rows(handoffs, steps_by_id):
     return items
 
 
-def _matching_child(handoff, steps_by_id):
-    """A child recorded without a link: matched by parent step, role and kind."""
+def _matching_child(handoff, steps_by_id, linked):
+    """A child recorded without a link: the first unlinked step under the same parent step
+    with the handoff's role and kind."""
     for step in steps_by_id.values():
         if (
-            step.parent_step_id == handoff.parent_step_id
+            step.pk not in linked
+            and step.parent_step_id == handoff.parent_step_id
             and step.role_id == handoff.delegated_role_id
             and step.kind == handoff.delegated_kind
         ):

@@ -5,6 +5,7 @@ from ..exceptions import (
     InvalidDelegatedKind,
     InvalidDelegatedRoleId,
     InvalidHandoffInput,
+    InvalidOption,
     InvalidRootRoleId,
 )
 from ..payloads import check_json
@@ -53,8 +54,69 @@ def record_handoff(journal, parent_step, handoff):
     return child
 
 
-def _blank(value):
-    return not isinstance(value, str) or not value.strip()
+# Column widths of Step.kind / Handoff.delegated_kind and of the role columns: checked
+# here so SQLite (which ignores them) and PostgreSQL (which raises) reject alike.
+MAX_KIND_LENGTH = 100
+MAX_ROLE_LENGTH = 255
+
+
+def _name(value, field, error, max_length):
+    if not isinstance(value, str) or not value.strip():
+        raise error(f"{field} must be a non-blank string", field=field)
+    if len(value) > max_length:
+        raise error(f"{field} is longer than {max_length} characters", field=field)
+    return value
+
+
+def check_delegated_role_id(value):
+    return _name(value, "delegated_role_id", InvalidDelegatedRoleId, MAX_ROLE_LENGTH)
+
+
+def check_root_role_id(value):
+    return _name(value, "root_role_id", InvalidRootRoleId, MAX_ROLE_LENGTH)
+
+
+def check_delegated_kind(value):
+    return _name(value, "delegated_kind", InvalidDelegatedKind, MAX_KIND_LENGTH)
+
+
+def check_handoff_input(value):
+    if not isinstance(value, dict):
+        raise InvalidHandoffInput("handoff_input must be a dict", field="handoff_input")
+    return check_json(value, field="handoff_input", error=InvalidHandoffInput)
+
+
+def check_capability_tags(tags):
+    """Tags are stored as strings: ``["read", 2]`` -> ``["read", "2"]``; None means none."""
+    if tags is None:
+        return []
+    if isinstance(tags, str | bytes | dict) or not isinstance(tags, list | tuple | set | frozenset):
+        raise InvalidOption("capability_tags must be a list of strings", field="capability_tags")
+    stored = []
+    for tag in tags:
+        if isinstance(tag, bool) or not isinstance(tag, str | int):
+            raise InvalidOption(f"capability tag {tag!r} is not a string", field="capability_tags")
+        stored.append(str(tag))
+    return check_json(stored, field="capability_tags", error=InvalidOption)
+
+
+def delegation(
+    delegated_role_id,
+    delegated_kind,
+    handoff_input,
+    context,
+    capability_tags,
+    *,
+    context_field="projected_context",
+):
+    """The handoff dict both entry points write, checked after the role ids."""
+    return {
+        "delegated_role_id": delegated_role_id,
+        "delegated_kind": check_delegated_kind(delegated_kind),
+        "handoff_input": check_handoff_input(handoff_input),
+        "projected_context": check_projected_context(context, field=context_field),
+        "capability_tags": check_capability_tags(capability_tags),
+    }
 
 
 def validate_handoff(
@@ -67,32 +129,15 @@ def validate_handoff(
     capability_tags,
 ):
     """SPEC 1.5's checks, in its order, before any write; returns the handoff dict."""
-    if _blank(delegated_role_id):
-        raise InvalidDelegatedRoleId(
-            "delegated_role_id must be a non-blank string", field="delegated_role_id"
-        )
-    if _blank(root_role_id):
-        raise InvalidRootRoleId("root_role_id must be a non-blank string", field="root_role_id")
-    if _blank(delegated_kind):
-        raise InvalidDelegatedKind(
-            "delegated_kind must be a non-blank string", field="delegated_kind"
-        )
-    if not isinstance(handoff_input, dict):
-        raise InvalidHandoffInput("handoff_input must be a dict", field="handoff_input")
-    check_json(handoff_input, field="handoff_input")
+    check_delegated_role_id(delegated_role_id)
+    check_root_role_id(root_role_id)
+    # ``scoped_context`` is the preferred name; ``projected_context`` is its alias.
     field = "scoped_context" if scoped_context is not None else "projected_context"
-    context = scoped_context if scoped_context is not None else projected_context
-    check_projected_context(context, field=field)
-    if isinstance(capability_tags, str) or not isinstance(
-        capability_tags, list | tuple | set | frozenset
-    ):
-        raise InvalidHandoffInput(
-            "capability_tags must be a list of strings", field="capability_tags"
-        )
-    return {
-        "delegated_role_id": delegated_role_id,
-        "delegated_kind": delegated_kind,
-        "handoff_input": handoff_input,
-        "projected_context": context,
-        "capability_tags": [str(tag) for tag in capability_tags],
-    }
+    return delegation(
+        delegated_role_id,
+        delegated_kind,
+        handoff_input,
+        scoped_context if scoped_context is not None else projected_context,
+        capability_tags,
+        context_field=field,
+    )
