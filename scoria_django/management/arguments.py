@@ -1,0 +1,53 @@
+"""Typed argparse validators and error translation shared by the ``scoria_*`` commands."""
+
+import argparse
+import json
+
+from django.core.management.base import CommandError
+
+from ..ids import parse_uuid
+from ..states import RUN_TERMINAL
+
+
+def run_id(value):
+    """A run UUID, as text; anything else is a usage error before any query."""
+    if parse_uuid(value) is None:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a run id (a UUID)")
+    return str(parse_uuid(value))
+
+
+def non_negative_int(value):
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is negative")
+    return number
+
+
+def positive_int(value):
+    number = non_negative_int(value)
+    if number == 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return number
+
+
+def json_value(value):
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc.msg}") from None
+
+
+def terminal_status(value):
+    if value not in {str(status) for status in RUN_TERMINAL}:
+        allowed = ", ".join(sorted(str(status) for status in RUN_TERMINAL))
+        raise argparse.ArgumentTypeError(f"{value!r} is not a terminal status ({allowed})")
+    return value
+
+
+def command_error(exc):
+    """A ``ScoriaError`` as the ``CommandError`` a user sees: the stable code, then the detail."""
+    field = f" (field: {exc.field})" if getattr(exc, "field", None) else ""
+    return CommandError(f"{exc.code}: {exc.detail}{field}")
