@@ -378,6 +378,11 @@ class EventQuerySet(models.QuerySet):
     def delete(self):
         raise EventImmutable("events are deleted only with their run")
 
+    def bulk_update(self, objs, fields, batch_size=None):
+        # Refused before Django opens its savepoint-less atomic block, so the
+        # caller's own transaction is not left broken.
+        raise EventImmutable("events are append-only")
+
 
 class EventManager(models.Manager.from_queryset(EventQuerySet)):
     pass
