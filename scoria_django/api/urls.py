@@ -1,2 +1,28 @@
-# Filled by the API work (issue 5): mounted with path("api/scoria/", include(...)).
-urlpatterns = []
+"""Mount with ``path("api/scoria/", include("scoria_django.api.urls"))``."""
+
+from django.http import JsonResponse
+from django.urls import path, re_path
+from rest_framework.routers import SimpleRouter
+
+from .exceptions import NOT_FOUND
+from .schema import SchemaView
+from .views import HandoffViewSet, RunViewSet, SessionRunsView
+
+
+def unknown_route(request, *args, **kwargs):
+    """Anything else under the mount point: the API's JSON 404, never the host's HTML page."""
+    return JsonResponse(NOT_FOUND, status=404)
+
+
+app_name = "scoria_api"
+
+router = SimpleRouter()
+router.register("runs", RunViewSet, basename="run")
+router.register("handoffs", HandoffViewSet, basename="handoff")
+
+urlpatterns = [
+    *router.urls,
+    path("sessions/<str:session_id>/runs/", SessionRunsView.as_view(), name="session-runs"),
+    path("schema/", SchemaView.as_view(), name="schema"),
+    re_path(r"^.*$", unknown_route, name="unknown"),
+]

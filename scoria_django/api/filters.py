@@ -1,0 +1,48 @@
+"""The run list's FilterSet: explicit fields only, and every bad value is a 400."""
+
+import django_filters
+from django_filters.rest_framework import DjangoFilterBackend
+
+from ..exceptions import InvalidFilter, UnsupportedFilter
+from ..models import Run
+from ..states import RunStatus
+
+
+class RunFilterSet(django_filters.FilterSet):
+    session_id = django_filters.CharFilter(field_name="session_id", max_length=255)
+    thread_id = django_filters.CharFilter(field_name="thread_id", max_length=255)
+    parent_run_id = django_filters.UUIDFilter(field_name="parent_run_id")
+    kind = django_filters.CharFilter(field_name="kind", max_length=100)
+    status = django_filters.ChoiceFilter(field_name="status", choices=RunStatus.choices)
+    root_role_id = django_filters.CharFilter(field_name="root_role_id", max_length=255)
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_before = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="lt")
+
+    class Meta:
+        model = Run
+        fields = []  # only the filters declared above
+
+
+class StrictFilterBackend(DjangoFilterBackend):
+    """Unknown query parameters and invalid filter values raise instead of being ignored.
+
+    A misspelt filter (``?stauts=failed``) silently listing every run is worse than an error.
+    """
+
+    # Query parameters that belong to pagination, not to the FilterSet.
+    passthrough = ("cursor", "page_size")
+
+    def filter_queryset(self, request, queryset, view):
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        allowed = {*filterset.filters, *self.passthrough}
+        for name in request.query_params:
+            if name not in allowed:
+                raise UnsupportedFilter(f"unsupported filter {name!r}", field=name)
+        if not filterset.is_valid():
+            name, messages = next(iter(filterset.errors.items()))
+            raise InvalidFilter(f"{name}: {' '.join(messages)}", field=name)
+        return filterset.qs

@@ -1,0 +1,88 @@
+"""Input serializers: small, explicit, and closed.
+
+Only the fields listed here can be sent; any other key (``status``, ``tenant_id``,
+``actor_id``, ``run_id``, timestamps, ``handlers`` ...) is rejected with ``unknown_field``.
+Step kinds are chosen only among those registered in ``SCORIA_HANDLERS``: clients never
+send handler paths. Deep checks (JSON hygiene, handoff context safety) stay in the
+facade, so the API answers with the facade's own error codes.
+"""
+
+from collections.abc import Mapping
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
+
+from ..conf import scoria_settings
+
+
+class StrictSerializer(serializers.Serializer):
+    """Rejects keys that are not writable fields instead of silently dropping them."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(str(key) for key in data if key not in writable)
+            if unknown:
+                message = f"Unknown field; allowed fields are: {', '.join(sorted(writable))}."
+                raise serializers.ValidationError(
+                    {unknown[0]: [ErrorDetail(message, code="unknown_field")]}
+                )
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {}})
+class JSONObjectField(serializers.JSONField):
+    """A JSON object; whether it is one is checked by the facade, with its own error code."""
+
+
+class HandlerKindField(serializers.ChoiceField):
+    """A step kind registered in ``SCORIA_HANDLERS``, read each time a serializer is built."""
+
+    def __init__(self, **kwargs):
+        super().__init__(sorted(scoria_settings.HANDLERS), **kwargs)
+
+
+class InitialStepInput(StrictSerializer):
+    """The run's first step, created queued and dispatched to its kind's handler."""
+
+    kind = HandlerKindField(help_text="A step kind registered in SCORIA_HANDLERS.")
+    role_id = serializers.CharField(max_length=255)
+    input = serializers.JSONField(required=False, allow_null=True)
+
+
+class StartRunInput(StrictSerializer):
+    """Start a run for the caller; actor, tenant and session come from the request."""
+
+    root_role_id = serializers.CharField(max_length=255, required=False, default="executor")
+    initial_step = InitialStepInput()
+    input = serializers.JSONField(required=False, allow_null=True)
+    metadata = JSONObjectField(required=False)
+
+
+class StartHandoffInput(StrictSerializer):
+    """Start a run whose first step hands a bounded context to ``delegated_role_id``."""
+
+    delegated_role_id = serializers.CharField(max_length=255)
+    root_role_id = serializers.CharField(max_length=255)
+    delegated_kind = HandlerKindField(help_text="A step kind registered in SCORIA_HANDLERS.")
+    handoff_input = JSONObjectField()
+    projected_context = JSONObjectField()
+    capability_tags = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, max_length=32
+    )
+    metadata = JSONObjectField(required=False)
+
+
+class ResumeInput(StrictSerializer):
+    """Approve a waiting run, or retry a failed one."""
+
+    input = serializers.JSONField(
+        required=False, allow_null=True, help_text="Handed to the handler as ctx.resume_input."
+    )
+
+
+class CancelInput(StrictSerializer):
+    """Cancel a run; ``reason`` is stored on the run and its unfinished steps."""
+
+    reason = serializers.JSONField(required=False, allow_null=True)

@@ -1,0 +1,54 @@
+"""Cursor pagination with a hard cap: ``SCORIA_API_PAGE_SIZE`` / ``SCORIA_API_MAX_PAGE_SIZE``."""
+
+from rest_framework import exceptions
+from rest_framework.pagination import CursorPagination
+
+from ..conf import scoria_settings
+from .exceptions import InvalidCursor
+
+
+class RunCursorPagination(CursorPagination):
+    """Newest runs first. ``page_size`` above the maximum is cut to the maximum."""
+
+    ordering = ("-created_at", "-id")
+    cursor_query_param = "cursor"
+    page_size_query_param = "page_size"
+    page_size_query_description = (
+        "Items per page (default SCORIA_API_PAGE_SIZE, at most SCORIA_API_MAX_PAGE_SIZE)."
+    )
+
+    def get_page_size(self, request):
+        maximum = scoria_settings.API_MAX_PAGE_SIZE
+        default = min(scoria_settings.API_PAGE_SIZE, maximum)
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise exceptions.ValidationError(
+                {self.page_size_query_param: ["page_size must be a positive integer."]},
+                code="invalid_page_size",
+            )
+        return min(value, maximum)
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise InvalidCursor() from None
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+        return parameters
+
+
+class SequenceCursorPagination(RunCursorPagination):
+    """Steps and events of one run, in sequence order."""
+
+    ordering = ("sequence",)

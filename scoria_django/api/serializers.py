@@ -1,0 +1,117 @@
+"""Read serializers: what the API answers. Field names follow ``RunSummary`` and ``RunDetail``.
+
+They read the frozen read values of ``records`` (summaries and row dicts), never models
+directly, so the API shows exactly what the facade returns. Inputs are in ``inputs``.
+"""
+
+from rest_framework import serializers
+
+from ..states import RunStatus, StepStatus
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine-readable error code.")
+    detail = serializers.CharField(help_text="Human-readable explanation.")
+    field = serializers.CharField(allow_null=True, help_text="The field at fault, if one is.")
+
+
+class RunSummarySerializer(serializers.Serializer):
+    run_id = serializers.UUIDField()
+    session_id = serializers.CharField(allow_null=True)
+    thread_id = serializers.CharField(allow_null=True)
+    parent_run_id = serializers.UUIDField(allow_null=True)
+    status = serializers.ChoiceField(RunStatus.choices)
+    actor_id = serializers.CharField(allow_null=True)
+    tenant_id = serializers.CharField(allow_null=True)
+    root_role_id = serializers.CharField(allow_blank=True)
+    kind = serializers.CharField()
+    current_step_id = serializers.UUIDField(allow_null=True)
+    awaiting_approval = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class StepRowSerializer(serializers.Serializer):
+    """A step without its large payloads (input, output, contexts): used by list responses."""
+
+    id = serializers.UUIDField()
+    run_id = serializers.UUIDField()
+    sequence = serializers.IntegerField()
+    kind = serializers.CharField()
+    role_id = serializers.CharField(allow_blank=True)
+    status = serializers.ChoiceField(StepStatus.choices)
+    parent_step_id = serializers.UUIDField(allow_null=True)
+    attempt = serializers.IntegerField()
+    error = serializers.JSONField(allow_null=True)
+    approval_request = serializers.JSONField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class StepSerializer(StepRowSerializer):
+    """A step with everything it carries: used by ``detail/``."""
+
+    input = serializers.JSONField(allow_null=True)
+    handoff_input = serializers.JSONField(allow_null=True)
+    projected_context = serializers.JSONField(allow_null=True)
+    output = serializers.JSONField(allow_null=True)
+    cancel_reason = serializers.JSONField(allow_null=True)
+    resumed_with = serializers.JSONField(allow_null=True)
+    lease_expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class EventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    sequence = serializers.IntegerField()
+    event_type = serializers.CharField()
+    step_id = serializers.UUIDField(allow_null=True)
+    payload = serializers.JSONField()
+    actor_id = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class HandoffSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    parent_step_id = serializers.UUIDField()
+    child_step_id = serializers.UUIDField(allow_null=True)
+    delegated_role_id = serializers.CharField()
+    delegated_kind = serializers.CharField()
+    capability_tags = serializers.ListField(child=serializers.CharField())
+    handoff_input = serializers.JSONField()
+    status = serializers.CharField(help_text="The child step's status, or child_step_pending.")
+    created_at = serializers.DateTimeField()
+
+
+class DelegatedHandoffSerializer(serializers.Serializer):
+    handoff_id = serializers.UUIDField()
+    parent_step_id = serializers.UUIDField()
+    parent_step_sequence = serializers.IntegerField(allow_null=True)
+    parent_role_id = serializers.CharField(allow_null=True, allow_blank=True)
+    delegated_role_id = serializers.CharField()
+    delegated_kind = serializers.CharField()
+    handoff_input = serializers.JSONField()
+    capability_tags = serializers.ListField(child=serializers.CharField())
+    child_step_id = serializers.UUIDField(allow_null=True)
+    child_step_sequence = serializers.IntegerField(allow_null=True)
+    child_role_id = serializers.CharField(allow_null=True, allow_blank=True)
+    child_status = serializers.CharField()
+    status = serializers.CharField(help_text="The child step's status, or child_step_pending.")
+    projected_context = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+
+
+class RunDetailSerializer(serializers.Serializer):
+    summary = RunSummarySerializer()
+    metadata = serializers.JSONField()
+    input = serializers.JSONField(allow_null=True)
+    output = serializers.JSONField(allow_null=True)
+    error = serializers.JSONField(allow_null=True)
+    cancel_reason = serializers.JSONField(allow_null=True)
+    steps = StepSerializer(many=True)
+    events = EventSerializer(many=True)
+    handoffs = HandoffSerializer(many=True)
+    delegated_handoffs = DelegatedHandoffSerializer(many=True)

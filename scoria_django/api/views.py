@@ -1,0 +1,268 @@
+"""API views: thin, every write goes through the facade verbs, every read is tenant-scoped.
+
+No view assigns a status. Identity is built here from DRF's authenticated user, so token
+and session clients both act as themselves; the tenant comes only from
+``SCORIA_TENANT_RESOLVER`` (see ``scoping``).
+"""
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from ..records import RunSummary, event_row, step_row
+from ..runtime.control import cancel_run, resume_run
+from ..runtime.reads import detail_of
+from ..runtime.start import start_handoff_run, start_run
+from .exceptions import exception_handler
+from .filters import RunFilterSet, StrictFilterBackend
+from .inputs import CancelInput, ResumeInput, StartHandoffInput, StartRunInput
+from .pagination import RunCursorPagination, SequenceCursorPagination
+from .parsers import BoundedJSONParser
+from .permissions import CanCancelRun, CanResumeRun, IsAuthenticated
+from .scoping import request_identity, visible_run, visible_runs
+from .serializers import (
+    ErrorSerializer,
+    EventSerializer,
+    RunDetailSerializer,
+    RunSummarySerializer,
+    StepRowSerializer,
+)
+
+
+def _errors(*codes):
+    described = {
+        400: "Invalid input, filter, cursor or JSON body (code names the problem).",
+        401: "Not authenticated.",
+        403: "Authenticated, but without the permission, or CSRF failed (session auth).",
+        404: "No such run visible to the caller (unknown and other-tenant runs look alike).",
+        409: "The run's current status does not allow this (not_resumable, ...).",
+        413: "The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE.",
+        415: "The body is not application/json.",
+    }
+    return {code: OpenApiResponse(ErrorSerializer, description=described[code]) for code in codes}
+
+
+READ_ERRORS = (400, 401, 403, 404)
+WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415)
+RUN_ID = OpenApiParameter(
+    "run_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The run's id.", required=True
+)
+
+
+class ScoriaAPIMixin:
+    """Policies fixed here so a host's ``REST_FRAMEWORK`` defaults cannot loosen them.
+
+    Authentication classes stay the host's: the API works with whatever scheme it uses.
+    Only JSON is parsed and rendered (no browsable HTML), and OPTIONS is not served, so
+    the routes and methods are exactly those of the schema.
+    """
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [BoundedJSONParser]
+    renderer_classes = [JSONRenderer]
+    metadata_class = None
+    schema = AutoSchema()
+
+    def get_exception_handler(self):
+        return exception_handler
+
+    def validated(self, serializer_class):
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+def summary_response(summary, code=status.HTTP_200_OK):
+    return Response(RunSummarySerializer(summary).data, status=code)
+
+
+class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
+    lookup_url_kwarg = "run_id"
+    lookup_value_regex = "[^/]+"
+    serializer_class = RunSummarySerializer
+    pagination_class = RunCursorPagination
+    filter_backends = [StrictFilterBackend]
+    filterset_class = RunFilterSet
+
+    def get_queryset(self):
+        return visible_runs(self.request)
+
+    @extend_schema(
+        summary="List runs",
+        description="The caller's tenant's runs, newest first, without large payloads.",
+        responses={200: RunSummarySerializer(many=True), **_errors(*READ_ERRORS)},
+    )
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        summaries = [RunSummary.from_run(run) for run in page]
+        return self.get_paginated_response(RunSummarySerializer(summaries, many=True).data)
+
+    @extend_schema(
+        summary="Get a run's summary",
+        parameters=[RUN_ID],
+        responses={200: RunSummarySerializer, **_errors(*READ_ERRORS)},
+    )
+    def retrieve(self, request, run_id=None):
+        return summary_response(RunSummary.from_run(visible_run(request, run_id)))
+
+    @extend_schema(
+        summary="Start a run",
+        request=StartRunInput,
+        responses={201: RunSummarySerializer, **_errors(*WRITE_ERRORS)},
+    )
+    def create(self, request):
+        data = self.validated(StartRunInput)
+        step = data["initial_step"]
+        summary = start_run(
+            request_identity(request),
+            root_role_id=data["root_role_id"],
+            initial_step={
+                "kind": step["kind"],
+                "role_id": step["role_id"],
+                "input": step.get("input"),
+            },
+            input=data.get("input"),
+            metadata=data.get("metadata"),
+        )
+        return summary_response(summary, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Get a run's detail (steps, events, handoffs, delegated evidence)",
+        parameters=[RUN_ID],
+        responses={200: RunDetailSerializer, **_errors(*READ_ERRORS)},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="detail",
+        url_name="full-detail",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def run_detail(self, request, run_id=None):
+        run = visible_run(request, run_id)
+        return Response(RunDetailSerializer(detail_of(run)).data)
+
+    @extend_schema(
+        summary="List a run's steps",
+        description="In sequence order, without input, output or contexts (see detail/).",
+        parameters=[RUN_ID],
+        responses={200: StepRowSerializer(many=True), **_errors(*READ_ERRORS)},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[],
+        pagination_class=SequenceCursorPagination,
+    )
+    def steps(self, request, run_id=None):
+        from ..models import Step
+
+        run = visible_run(request, run_id)
+        page = self.paginate_queryset(Step.objects.filter(run_id=run.pk))
+        rows = [step_row(step) for step in page]
+        return self.get_paginated_response(StepRowSerializer(rows, many=True).data)
+
+    @extend_schema(
+        summary="List a run's events",
+        description="The evidence timeline, in sequence order.",
+        parameters=[RUN_ID],
+        responses={200: EventSerializer(many=True), **_errors(*READ_ERRORS)},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[],
+        pagination_class=SequenceCursorPagination,
+    )
+    def events(self, request, run_id=None):
+        from ..models import Event
+
+        run = visible_run(request, run_id)
+        page = self.paginate_queryset(Event.objects.filter(run_id=run.pk))
+        rows = [event_row(event) for event in page]
+        return self.get_paginated_response(EventSerializer(rows, many=True).data)
+
+    @extend_schema(
+        summary="Resume a waiting run (approval) or retry a failed one",
+        description="Needs the scoria_django.resume_run permission.",
+        parameters=[RUN_ID],
+        request=ResumeInput,
+        responses={200: RunSummarySerializer, **_errors(*WRITE_ERRORS)},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[IsAuthenticated, CanResumeRun],
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def resume(self, request, run_id=None):
+        run = visible_run(request, run_id)
+        data = self.validated(ResumeInput)
+        summary = resume_run(run.pk, identity=request_identity(request), input=data.get("input"))
+        return summary_response(summary)
+
+    @extend_schema(
+        summary="Cancel a run and its unfinished steps",
+        description="Needs the scoria_django.cancel_run permission.",
+        parameters=[RUN_ID],
+        request=CancelInput,
+        responses={200: RunSummarySerializer, **_errors(*WRITE_ERRORS)},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[IsAuthenticated, CanCancelRun],
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def cancel(self, request, run_id=None):
+        run = visible_run(request, run_id)
+        data = self.validated(CancelInput)
+        summary = cancel_run(run.pk, reason=data.get("reason"), identity=request_identity(request))
+        return summary_response(summary)
+
+
+class HandoffViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
+    serializer_class = RunSummarySerializer
+
+    @extend_schema(
+        summary="Start a handoff run",
+        description="A run whose first step hands a bounded, validated context to another role.",
+        request=StartHandoffInput,
+        responses={201: RunSummarySerializer, **_errors(*WRITE_ERRORS)},
+    )
+    def create(self, request):
+        data = self.validated(StartHandoffInput)
+        summary = start_handoff_run(
+            request_identity(request),
+            data["delegated_role_id"],
+            root_role_id=data["root_role_id"],
+            delegated_kind=data["delegated_kind"],
+            handoff_input=data["handoff_input"],
+            projected_context=data["projected_context"],
+            capability_tags=data.get("capability_tags", ()),
+            metadata=data.get("metadata"),
+        )
+        return summary_response(summary, status.HTTP_201_CREATED)
+
+
+class SessionRunsView(ScoriaAPIMixin, generics.GenericAPIView):
+    serializer_class = RunSummarySerializer
+    pagination_class = RunCursorPagination
+
+    @extend_schema(
+        summary="List the runs of a session",
+        description="The caller's tenant's runs of this session, newest first.",
+        responses={200: RunSummarySerializer(many=True), **_errors(*READ_ERRORS)},
+    )
+    def get(self, request, session_id):
+        runs = visible_runs(request).filter(session_id=session_id)
+        page = self.paginate_queryset(runs)
+        summaries = [RunSummary.from_run(run) for run in page]
+        return self.get_paginated_response(RunSummarySerializer(summaries, many=True).data)
