@@ -24,6 +24,12 @@ def review_rejects(ctx):
     return scoria.fail("draft_rejected", score=2)
 
 
+def review_fails_first_attempt(ctx):
+    if ctx.attempt == 1:
+        return scoria.fail("reviewer_unavailable")
+    return {"reviewed_on_attempt": ctx.attempt}
+
+
 def delegate(ctx):
     return scoria.handoff(
         "critic",

@@ -378,6 +378,19 @@ def test_handoff_fails_with_its_child():
 
 
 @pytest.mark.django_db(transaction=True)
+def test_failed_child_is_retried_by_resume_and_the_handoff_completes():
+    summary = start(handlers={"review": H + "review_fails_first_attempt"})
+    assert summary.status == "failed"
+    assert delegated(summary.run_id)[0]["status"] == "failed"
+    resumed = scoria.resume_run(summary.run_id)
+    assert (resumed.run_id, resumed.status) == (summary.run_id, "completed")
+    item = delegated(summary.run_id)[0]
+    assert item["status"] == "completed"
+    assert Step.objects.get(pk=item["child_step_id"]).attempt == 2
+    assert Step.objects.filter(run_id=summary.run_id).count() == 2  # no new child
+
+
+@pytest.mark.django_db(transaction=True)
 def test_cancel_cascades_to_the_handoff():
     summary = start()
     cancelled = scoria.cancel_run(summary.run_id, reason="no longer needed")
@@ -609,3 +622,19 @@ def test_detail_reads_in_a_fixed_number_of_queries(django_assert_num_queries):
     summary = start()
     with django_assert_num_queries(4):  # run, steps, handoffs, events
         scoria.get_run_detail(summary.run_id)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("tags", "stored"),
+    [
+        (["read", "write"], ["read", "write"]),
+        (("read", 3), ["read", "3"]),
+        ({"write", "read"}, ["read", "write"]),
+        ([], []),
+    ],
+)
+def test_capability_tags_are_stored_as_strings(tags, stored):
+    summary = start(capability_tags=tags)
+    assert Handoff.objects.get(run_id=summary.run_id).capability_tags == stored
+    assert delegated(summary.run_id)[0]["capability_tags"] == stored

@@ -92,6 +92,8 @@ def check_capability_tags(tags):
         return []
     if isinstance(tags, str | bytes | dict) or not isinstance(tags, list | tuple | set | frozenset):
         raise InvalidOption("capability_tags must be a list of strings", field="capability_tags")
+    if isinstance(tags, set | frozenset):
+        tags = sorted(tags, key=str)  # a set has no order of its own; store a stable one
     stored = []
     for tag in tags:
         if isinstance(tag, bool) or not isinstance(tag, str | int):
