@@ -1,4 +1,13 @@
-# Filled by the operator evidence page work (issue 5):
-# path("workflows/<uuid:run_id>/", ..., name="workflow_detail") under app_name "scoria".
+"""Operator pages, mounted by the host with ``path("scoria/", include("scoria_django.urls"))``.
+
+``reverse("scoria:workflow_detail", args=[run_id])`` is the evidence page of one run.
+"""
+
+from django.urls import path
+
+from . import views
+
 app_name = "scoria"
-urlpatterns = []
+urlpatterns = [
+    path("workflows/<uuid:run_id>/", views.workflow_detail, name="workflow_detail"),
+]

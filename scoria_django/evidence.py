@@ -1,0 +1,269 @@
+"""Turn a ``RunDetail`` into the rows the operator evidence page displays.
+
+Pure Python over the detail returned by ``get_run_detail``: no queries, so the page's
+query count does not grow with the number of steps, events or handoffs. Every JSON
+value is redacted here; the template escapes everything it prints.
+"""
+
+import json
+from dataclasses import dataclass
+
+from .redaction import redact
+from .states import RUN_ACTIVE, RunStatus, StepStatus
+
+PREVIEW_KEYS = 3
+MAX_INDENT = 8  # deeper steps share the last indentation class of the stylesheet
+PREVIEW_CHARS = 77
+PENDING_STATUS = "child_step_pending"
+PENDING_SENTENCE = (
+    "The handoff is recorded, but delegated execution has not produced a child-step readback yet."
+)
+RESUMABLE = frozenset({RunStatus.WAITING_FOR_APPROVAL, RunStatus.FAILED})
+
+
+def pretty_json(value):
+    """Redacted, indented JSON text for a ``<pre>`` block (escaped by the template)."""
+    return json.dumps(redact(value), indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def cut(text):
+    """Long preview strings: the first 77 characters and an ellipsis."""
+    return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "..."
+
+
+def preview_value(value):
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return cut(text)
+
+
+@dataclass(frozen=True, slots=True)
+class StepRow:
+    id: str
+    sequence: int
+    depth: int
+    indent: int
+    parent_sequence: int | None
+    kind: str
+    role_id: str
+    status: str
+    attempt: int
+    waiting: bool
+    created_at: object
+    started_at: object
+    completed_at: object
+    payloads: tuple  # (label, pretty JSON) for each non-empty payload
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    sequence: int
+    event_type: str
+    step_sequence: int | None
+    actor_id: str | None
+    created_at: object
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRow:
+    step_sequence: int
+    step_id: str
+    role_id: str
+    tool_name: str
+    reason: str
+    request: str
+
+
+@dataclass(frozen=True, slots=True)
+class DelegatedRow:
+    handoff_id: str
+    title: str
+    delegated_kind: str
+    parent_step_sequence: int | None
+    parent_step_id: str
+    child_step_sequence: int | None
+    child_step_id: str | None
+    child_pending: bool
+    child_status: str
+    preview: tuple  # ((key, shown value), ...)
+    hidden_keys: int
+    capability_tags: tuple
+    handoff_input: str
+    full_context: str
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    summary: object
+    current_step_sequence: int | None
+    run_payloads: tuple
+    steps: tuple
+    events: tuple
+    approvals: tuple
+    delegated: tuple
+    can_be_resumed: bool
+    can_be_cancelled: bool
+
+
+_STEP_PAYLOADS = (
+    ("input", "Input"),
+    ("handoff_input", "Handoff input"),
+    ("projected_context", "Projected context"),
+    ("approval_request", "Approval request"),
+    ("resumed_with", "Resumed with"),
+    ("output", "Output"),
+    ("error", "Error"),
+    ("cancel_reason", "Cancel reason"),
+)
+
+
+def _payloads(source, fields):
+    return tuple(
+        (label, pretty_json(source[name]))
+        for name, label in fields
+        if source.get(name) not in (None, {}, [])
+    )
+
+
+def step_tree(steps):
+    """Steps in tree order (each child right after its parent), with their depth."""
+    by_id = {step["id"]: step for step in steps}
+    children = {}
+    roots = []
+    for step in sorted(steps, key=lambda s: s["sequence"]):
+        parent = step["parent_step_id"]
+        if parent in by_id and parent != step["id"]:
+            children.setdefault(parent, []).append(step)
+        else:
+            roots.append(step)
+    ordered, seen = [], set()
+    stack = [(step, 0) for step in reversed(roots)]
+    while stack:
+        step, depth = stack.pop()
+        if step["id"] in seen:
+            continue
+        seen.add(step["id"])
+        ordered.append((step, depth))
+        stack.extend((child, depth + 1) for child in reversed(children.get(step["id"], [])))
+    # A parent cycle cannot come from the runtime; still, never drop a step from evidence.
+    ordered.extend((step, 0) for step in steps if step["id"] not in seen)
+    return ordered
+
+
+def _step_rows(steps):
+    sequence_of = {step["id"]: step["sequence"] for step in steps}
+    return tuple(
+        StepRow(
+            id=step["id"],
+            sequence=step["sequence"],
+            depth=depth,
+            indent=min(depth, MAX_INDENT),
+            parent_sequence=sequence_of.get(step["parent_step_id"]),
+            kind=step["kind"],
+            role_id=step["role_id"],
+            status=step["status"],
+            attempt=step["attempt"],
+            waiting=step["status"] == StepStatus.WAITING_FOR_APPROVAL,
+            created_at=step["created_at"],
+            started_at=step["started_at"],
+            completed_at=step["completed_at"],
+            payloads=_payloads(step, _STEP_PAYLOADS),
+        )
+        for step, depth in step_tree(steps)
+    )
+
+
+def _event_rows(events, sequence_of):
+    return tuple(
+        EventRow(
+            sequence=event["sequence"],
+            event_type=event["event_type"],
+            step_sequence=sequence_of.get(event["step_id"]),
+            actor_id=event["actor_id"],
+            created_at=event["created_at"],
+            payload=pretty_json(event["payload"]) if event["payload"] else "",
+        )
+        for event in events
+    )
+
+
+def _approval_rows(steps):
+    rows = []
+    for step in steps:
+        request = step["approval_request"]
+        if step["status"] != StepStatus.WAITING_FOR_APPROVAL or not request:
+            continue
+        shown = redact(request) if isinstance(request, dict) else {}
+        rows.append(
+            ApprovalRow(
+                step_sequence=step["sequence"],
+                step_id=step["id"],
+                role_id=step["role_id"],
+                tool_name=str(shown.get("tool_name") or ""),
+                reason=str(shown.get("reason") or ""),
+                request=pretty_json(request),
+            )
+        )
+    return tuple(rows)
+
+
+def _preview(context):
+    if not isinstance(context, dict):
+        return (), 0
+    shown = redact(context)
+    keys = sorted(shown, key=str)
+    preview = tuple((key, preview_value(shown[key])) for key in keys[:PREVIEW_KEYS])
+    return preview, max(len(keys) - PREVIEW_KEYS, 0)
+
+
+def _delegated_rows(items):
+    rows = []
+    for item in items:
+        preview, hidden = _preview(item["projected_context"])
+        pending = item["child_status"] == PENDING_STATUS
+        rows.append(
+            DelegatedRow(
+                handoff_id=item["handoff_id"],
+                title=f"{item['parent_role_id'] or 'unknown role'} to {item['delegated_role_id']}",
+                delegated_kind=item["delegated_kind"],
+                parent_step_sequence=item["parent_step_sequence"],
+                parent_step_id=item["parent_step_id"],
+                child_step_sequence=item["child_step_sequence"],
+                child_step_id=item["child_step_id"],
+                child_pending=pending,
+                child_status="child step pending" if pending else item["child_status"],
+                preview=preview,
+                hidden_keys=hidden,
+                capability_tags=tuple(str(tag) for tag in item["capability_tags"]),
+                handoff_input=pretty_json(item["handoff_input"] or {}),
+                full_context=pretty_json(item["projected_context"] or {}),
+            )
+        )
+    return tuple(rows)
+
+
+_RUN_PAYLOADS = (
+    ("input", "Input"),
+    ("output", "Output"),
+    ("error", "Error"),
+    ("cancel_reason", "Cancel reason"),
+    ("metadata", "Metadata"),
+)
+
+
+def build_evidence(detail):
+    """The display rows of one run, from ``scoria.get_run_detail(run_id)``."""
+    sequence_of = {step["id"]: step["sequence"] for step in detail.steps}
+    run_values = {name: getattr(detail, name) for name, _ in _RUN_PAYLOADS}
+    status = detail.summary.status
+    return Evidence(
+        summary=detail.summary,
+        current_step_sequence=sequence_of.get(detail.summary.current_step_id),
+        run_payloads=_payloads(run_values, _RUN_PAYLOADS),
+        steps=_step_rows(detail.steps),
+        events=_event_rows(detail.events, sequence_of),
+        approvals=_approval_rows(detail.steps),
+        delegated=_delegated_rows(detail.delegated_handoffs),
+        can_be_resumed=status in RESUMABLE,
+        can_be_cancelled=status in RUN_ACTIVE,
+    )
