@@ -1,6 +1,7 @@
 import os
 import sys
 import uuid
+from collections import namedtuple
 
 import pytest
 from django.db import connection
@@ -96,6 +97,7 @@ def fleet(worker_settings, tmp_path):
             workers.stop()
         for workers in fleets:
             sys.stderr.write(workers.logs())
+        sys.stderr.write(f"--- deliveries\n{deliveries(tmp_path)}\n")
         if any(workers.transport == "celery" for workers in fleets):
             _redis().flushdb()
 
@@ -116,11 +118,14 @@ def _redis():
     return redis.Redis.from_url(BROKER_URL)
 
 
+Delivery = namedtuple("Delivery", "task_id pid run_id step_id")
+
+
 def deliveries(tmp_path):
-    """Celery deliveries seen by the workers: ``[(task_id, pid, step_id), ...]``."""
+    """Celery deliveries the workers started, oldest first (see ``celery_app``)."""
     path = tmp_path / "deliveries.log"
     lines = path.read_text().splitlines() if path.exists() else []
-    return [tuple(line.split()) for line in lines if line.strip()]
+    return [Delivery(*line.split()) for line in lines if line.strip()]
 
 
 def recover():
