@@ -3,8 +3,9 @@
 Only the fields listed here can be sent; any other key (``status``, ``tenant_id``,
 ``actor_id``, ``run_id``, timestamps, ``handlers`` ...) is rejected with ``unknown_field``.
 Step kinds are chosen only among those registered in ``SCORIA_HANDLERS``: clients never
-send handler paths. Deep checks (JSON hygiene, handoff context safety) stay in the
-facade, so the API answers with the facade's own error codes.
+send handler paths. Deep checks (blank role ids, JSON hygiene, handoff context safety)
+stay in the facade, so the API answers with the facade's own error codes; that is why
+the role id fields allow blanks here.
 """
 
 from collections.abc import Mapping
@@ -47,14 +48,16 @@ class InitialStepInput(StrictSerializer):
     """The run's first step, created queued and dispatched to its kind's handler."""
 
     kind = HandlerKindField(help_text="A step kind registered in SCORIA_HANDLERS.")
-    role_id = serializers.CharField(max_length=255)
+    role_id = serializers.CharField(max_length=255, allow_blank=True)
     input = serializers.JSONField(required=False, allow_null=True)
 
 
 class StartRunInput(StrictSerializer):
     """Start a run for the caller; actor, tenant and session come from the request."""
 
-    root_role_id = serializers.CharField(max_length=255, required=False, default="executor")
+    root_role_id = serializers.CharField(
+        max_length=255, allow_blank=True, required=False, default="executor"
+    )
     initial_step = InitialStepInput()
     input = serializers.JSONField(required=False, allow_null=True)
     metadata = JSONObjectField(required=False)
@@ -63,8 +66,8 @@ class StartRunInput(StrictSerializer):
 class StartHandoffInput(StrictSerializer):
     """Start a run whose first step hands a bounded context to ``delegated_role_id``."""
 
-    delegated_role_id = serializers.CharField(max_length=255)
-    root_role_id = serializers.CharField(max_length=255)
+    delegated_role_id = serializers.CharField(max_length=255, allow_blank=True)
+    root_role_id = serializers.CharField(max_length=255, allow_blank=True)
     delegated_kind = HandlerKindField(help_text="A step kind registered in SCORIA_HANDLERS.")
     handoff_input = JSONObjectField()
     projected_context = JSONObjectField()

@@ -1,6 +1,7 @@
 """The OpenAPI 3 schema of exactly the scoria routes, whatever else the host serves."""
 
 from drf_spectacular.views import SpectacularAPIView
+from rest_framework.renderers import JSONRenderer
 
 from .. import __version__
 from .exceptions import exception_handler
@@ -31,3 +32,10 @@ class SchemaView(SpectacularAPIView):
 
     def get_exception_handler(self):
         return exception_handler
+
+    def handle_exception(self, exc):
+        # Errors are JSON like everywhere else, not a YAML rendering of the error body.
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response

@@ -11,7 +11,7 @@ from .views import HandoffViewSet, RunViewSet, SessionRunsView
 
 def unknown_route(request, *args, **kwargs):
     """Anything else under the mount point: the API's JSON 404, never the host's HTML page."""
-    return JsonResponse(NOT_FOUND, status=404)
+    return JsonResponse(NOT_FOUND, status=404, json_dumps_params={"separators": (",", ":")})
 
 
 app_name = "scoria_api"
