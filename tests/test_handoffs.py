@@ -638,3 +638,29 @@ def test_capability_tags_are_stored_as_strings(tags, stored):
     summary = start(capability_tags=tags)
     assert Handoff.objects.get(run_id=summary.run_id).capability_tags == stored
     assert delegated(summary.run_id)[0]["capability_tags"] == stored
+
+
+@pytest.mark.django_db(transaction=True)
+def test_handoff_created_signal_is_sent_after_commit():
+    from scoria_django import signals
+
+    received = []
+
+    def receiver(sender, **kwargs):
+        received.append(kwargs)
+
+    signals.handoff_created.connect(receiver)
+    try:
+        with pytest.raises(scoria.ScoriaError):
+            start(projected_context={"history": []})
+        summary = start()
+    finally:
+        signals.handoff_created.disconnect(receiver)
+    handoff = Handoff.objects.get(run_id=summary.run_id)
+    assert len(received) == 1
+    assert received[0]["run_id"] == summary.run_id
+    assert received[0]["handoff_id"] == str(handoff.pk)
+    assert (received[0]["delegated_role_id"], received[0]["delegated_kind"]) == (
+        "critic",
+        "review",
+    )
