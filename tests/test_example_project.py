@@ -1,0 +1,293 @@
+"""The example host project: its handlers, its views (the guide's flow) and its own settings."""
+
+import io
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import checks
+from django.core.management import call_command
+from django.urls import reverse
+
+import scoria_django as scoria
+from example_project.assistant import drafting, handlers
+from tests.example_host import example_overrides
+
+ROOT = Path(__file__).resolve().parent.parent
+APPROVAL_STEP = {"kind": "approval", "role_id": "executor"}
+
+
+@pytest.fixture
+def example_site():
+    with example_overrides():
+        yield
+
+
+@pytest.fixture
+def operator(django_user_model):
+    return django_user_model.objects.create_superuser("op", password="pw-op-123")
+
+
+@pytest.fixture
+def member(django_user_model):
+    return django_user_model.objects.create_user("member", password="pw-member-123")
+
+
+def status_on(html):
+    match = re.search(r'id="run-status"[^>]*data-status="(\w+)"', html)
+    return match.group(1) if match else None
+
+
+def start_turn(client, prompt):
+    response = client.post(reverse("assistant:start"), {"prompt": prompt})
+    assert response.status_code == 302, response.content[:500]
+    run_id = response["Location"].rstrip("/").split("/")[-1]
+    return run_id, client.get(response["Location"]).content.decode()
+
+
+# -- deterministic text work -------------------------------------------------------------
+
+
+def test_draft_is_deterministic_and_names_the_topic():
+    prompt = "Printer   keeps jamming. The printer jams on duplex pages! Help."
+    first, second = drafting.compose_draft(prompt), drafting.compose_draft(prompt)
+    assert first == second
+    assert first["keywords"][0] == "printer"
+    assert first["word_count"] == 10
+    assert first["text"].endswith("In short: Printer keeps jamming.")
+
+
+def test_long_first_sentence_is_cut():
+    draft = drafting.compose_draft("word " * 100)
+    assert len(draft["text"].split("In short: ")[1]) == drafting.SUMMARY_LIMIT
+    assert draft["text"].endswith("...")
+
+
+def test_review_policy_and_findings():
+    assert drafting.needs_bounded_review("Our refund POLICY says")
+    assert not drafting.needs_bounded_review("Our refund rules say")
+    assert drafting.review_findings("We always refund, see the policy.") == [
+        "Cite the policy section the answer relies on.",
+        "Avoid absolute promises (always).",
+    ]
+    assert drafting.review_findings("See policy section 4.") == []
+
+
+# -- the handlers on the real runtime ----------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_draft_reply_pauses_then_sends_the_approved_draft():
+    identity = scoria.identity(actor_id="7", session_id="conv-1")
+    started = scoria.start_run(
+        identity,
+        initial_step=APPROVAL_STEP,
+        runtime={"metadata": {"payload": {"prompt": "Where is my parcel?"}}},
+        handlers={"approval": handlers.draft_reply},
+    )
+    assert started.status == "waiting_for_approval"
+    waiting = scoria.get_run_detail(started.run_id).steps[0]
+    assert waiting["approval_request"]["tool_name"] == "send_reply"
+    draft = waiting["approval_request"]["arguments"]["draft"]
+    assert "parcel" in draft
+
+    resumed = scoria.resume_run(
+        started.run_id, identity={"actor_id": "approver-1"}, input={"note": "fine"}
+    )
+    assert resumed.run_id == started.run_id
+    assert resumed.status == "completed"
+    output = scoria.get_run_detail(started.run_id).steps[0]["output"]
+    assert output["reply"] == draft
+    assert output["approved_by"] == "approver-1"
+    assert output["approval_note"] == "fine"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_review_draft_reads_only_its_projected_context():
+    started = scoria.start_handoff_run(
+        scoria.identity(session_id="conv-2"),
+        "critic",
+        root_role_id="planner",
+        delegated_kind="review",
+        handoff_input={"brief": "check it"},
+        projected_context={"task": "review", "draft_answer": "We never lose parcels."},
+        handlers={"review": handlers.review_draft},
+    )
+    assert started.status == "completed"
+    child = scoria.get_run_detail(started.run_id).steps[1]
+    assert child["output"]["verdict"] == "revise"
+    assert child["output"]["findings"] == ["Avoid absolute promises (never)."]
+    assert child["output"]["brief"] == "check it"
+
+
+# -- the guide's flow through the example's views ----------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_anonymous_users_are_sent_to_login(client, example_site):
+    response = client.get(reverse("assistant:home"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prompt_approve_and_next_turn(client, operator, example_site):
+    client.force_login(operator)
+    run_id, html = start_turn(client, "How do I export my invoices to CSV?")
+    assert status_on(html) == "waiting_for_approval"
+    assert client.session["last_scoria_run_id"] == run_id
+    assert 'id="approval-request"' in html
+    assert reverse("scoria:workflow_detail", args=[run_id]) in html
+    session_id = scoria.get_run(run_id).session_id
+    assert session_id
+
+    response = client.post(reverse("assistant:approve", args=[run_id]), {"note": "ship it"})
+    assert response.status_code == 302
+    html = client.get(response["Location"]).content.decode()
+    assert status_on(html) == "completed"
+    assert "ship it" in html
+    assert scoria.get_run(run_id).status == "completed"
+
+    next_id, html = start_turn(client, "And to PDF?")
+    assert next_id != run_id
+    assert scoria.get_run(next_id).session_id == session_id
+    assert "2 runs in this session" in html
+    timeline = re.findall(r'class="timeline-run" data-run-id="([0-9a-f-]+)"', html)
+    assert timeline == [next_id, run_id]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_policy_draft_branches_into_a_bounded_review(client, operator, example_site):
+    client.force_login(operator)
+    run_id, html = start_turn(client, "Does the refund policy always apply to sale items?")
+    summary = scoria.get_run(run_id)
+    assert summary.kind == "handoff"
+    assert client.session["last_scoria_handoff_run_id"] == run_id
+    approval_run = client.session["last_scoria_run_id"]
+    assert approval_run != run_id
+    assert scoria.get_run(approval_run).status == "waiting_for_approval"
+    assert scoria.get_run(approval_run).session_id == summary.session_id
+
+    section = html[html.index('id="delegated-evidence"') :]
+    assert "planner to critic" in section
+    assert "<code>draft_answer</code>, <code>task</code>" in section
+    assert "Cite the policy section the answer relies on." in section
+    assert "2 runs in this session" in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_approving_needs_the_resume_permission(client, member, example_site):
+    client.force_login(member)
+    run_id, html = start_turn(client, "Please summarise my open tickets.")
+    assert status_on(html) == "waiting_for_approval"
+    assert 'id="approve-form"' not in html
+    assert 'id="operator-link"' not in html  # the operator page is for staff
+    response = client.post(reverse("assistant:approve", args=[run_id]))
+    assert response.status_code == 403
+    assert scoria.get_run(run_id).status == "waiting_for_approval"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_runs_of_other_users_are_not_found(client, member, django_user_model, example_site):
+    other = scoria.start_run(scoria.identity(actor_id="someone-else"), root_role_id="executor")
+    client.force_login(member)
+    assert client.get(reverse("assistant:run", args=[other.run_id])).status_code == 404
+    missing = "00000000-0000-0000-0000-000000000000"
+    assert client.get(reverse("assistant:run", args=[missing])).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_and_errors_shown_with_their_code(client, operator, example_site):
+    client.force_login(operator)
+    run_id, _ = start_turn(client, "Draft a reply to the supplier.")
+    response = client.post(reverse("assistant:cancel", args=[run_id]), {"reason": "not needed"})
+    html = client.get(response["Location"]).content.decode()
+    assert status_on(html) == "cancelled"
+    assert scoria.get_run_detail(run_id).cancel_reason == "not needed"
+
+    response = client.post(reverse("assistant:approve", args=[run_id]), follow=True)
+    assert "not_resumable:" in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_blank_prompt_is_a_form_error(client, operator, example_site):
+    client.force_login(operator)
+    response = client.post(reverse("assistant:start"), {"prompt": "  "})
+    assert response.status_code == 400
+    assert scoria.list_runs_for_session(client.session.get("scoria_session_id") or "x") == []
+
+
+# -- the example's own settings ----------------------------------------------------------
+
+
+def test_example_settings_follow_the_installation_guide():
+    from example_project import settings as example
+
+    assert example.DATABASES["default"]["OPTIONS"] == {"transaction_mode": "IMMEDIATE"}
+    middleware = example.MIDDLEWARE
+    scoria_position = middleware.index("scoria_django.middleware.ScoriaIdentityMiddleware")
+    assert middleware.index("django.contrib.sessions.middleware.SessionMiddleware") < (
+        scoria_position
+    )
+    assert middleware.index("django.contrib.auth.middleware.AuthenticationMiddleware") < (
+        scoria_position
+    )
+    with example_overrides():
+        errors = [m for m in checks.run_checks() if m.id and m.id.startswith("scoria.")]
+        assert errors == []
+        run_id = "6f1c2a9e-0000-4000-8000-000000000001"
+        assert reverse("scoria:workflow_detail", args=[run_id]) == f"/scoria/workflows/{run_id}/"
+        assert reverse("assistant:run", args=[run_id]) == f"/assistant/runs/{run_id}/"
+
+
+def _manage(*args, db):
+    env = {**os.environ, "SCORIA_DEMO_DB": str(db), "PYTHONPATH": str(ROOT)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "example_project" / "manage.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+def test_example_project_migrates_and_passes_both_verification_lanes(tmp_path):
+    """What ``make demo`` does before serving, on the example's own settings and SQLite."""
+    db = tmp_path / "demo.sqlite3"
+    result = _manage("migrate", "--noinput", "-v", "0", db=db)
+    assert result.returncode == 0, result.stderr
+    for lane, count in (("adoption", 9), ("runtime-to-handoff", 8)):
+        result = _manage("scoria_verify", lane, db=db)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.count("PASS ") == count
+        assert "FAIL" not in result.stdout
+    with sqlite3.connect(db) as connection:
+        runs = connection.execute("SELECT COUNT(*) FROM scoria_django_run").fetchone()[0]
+    assert runs == 0  # the verifier rolled back everything it wrote
+
+
+@pytest.mark.django_db
+def test_demo_operator_password_is_printed_once(example_site):
+    out = io.StringIO()
+    call_command("demo_operator", stdout=out)
+    password = re.search(r"password: (\S+)", out.getvalue()).group(1)
+    user = get_user_model().objects.get(username="operator")
+    assert user.is_superuser and user.check_password(password)
+
+    again = io.StringIO()
+    call_command("demo_operator", stdout=again)
+    assert "already exists" in again.getvalue()
+    assert password not in again.getvalue()
+
+    reset = io.StringIO()
+    call_command("demo_operator", "--reset-password", stdout=reset)
+    new_password = re.search(r"password: (\S+)", reset.getvalue()).group(1)
+    user.refresh_from_db()
+    assert new_password != password and user.check_password(new_password)
