@@ -50,11 +50,10 @@ class StepContext:
 
     @property
     def approval(self):
-        """``{"approved_by", "input"}`` when the step runs again after an approval resume."""
-        resumed = self._claim.step.resumed_with
-        if not resumed or resumed.get("mode") != "approval":
-            return None
-        return {"approved_by": resumed.get("actor_id"), "input": resumed.get("input")}
+        """``{"approved_by", "input"}`` once the step was resumed from approval (kept on retry)."""
+        resumed = self._claim.step.resumed_with or {}
+        approval = resumed.get("approval")
+        return dict(approval) if approval else None
 
     @property
     def idempotency_key(self):

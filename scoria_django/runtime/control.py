@@ -42,7 +42,6 @@ def resume_run(run_id, *, handlers=None, identity=None, input=None):
             raise NotResumable(f"run {pk} is {run.status}; only waiting or failed runs resume")
         if resolved:
             journal.set_run(handlers={**run.handlers, **resolved})
-        resumed_with = {"mode": mode, "actor_id": actor_id, "input": input}
         steps = list(Step.objects.filter(run_id=pk, status=from_status).order_by("sequence"))
         journal.move_run(RunStatus.RUNNING, retry=mode == "retry", completed_at=None, error=None)
         for step in steps:
@@ -55,7 +54,7 @@ def resume_run(run_id, *, handlers=None, identity=None, input=None):
                 event_type=event_type,
                 actor_id=actor_id,
                 event={"run_status": str(RunStatus.RUNNING), "mode": mode, "input": input},
-                resumed_with=resumed_with,
+                resumed_with=_resumed_with(step, mode, actor_id, input),
                 **(retry if mode == "retry" else {}),
             )
             if handler_path(run.handlers, step.kind):
@@ -75,6 +74,21 @@ def resume_run(run_id, *, handlers=None, identity=None, input=None):
             step_ids=[str(step.pk) for step in steps],
         )
     return get_run(pk)
+
+
+def _resumed_with(step, mode, actor_id, input):
+    """What the step's next run sees as ``ctx.approval`` / ``ctx.resume_input``.
+
+    A retry keeps an approval the step already received: retrying a failure is not a
+    reason to ask the approver again.
+    """
+    resumed = {"mode": mode, "actor_id": actor_id, "input": input}
+    previous = step.resumed_with or {}
+    if mode == "approval":
+        resumed["approval"] = {"approved_by": actor_id, "input": input}
+    elif previous.get("approval"):
+        resumed["approval"] = previous["approval"]
+    return resumed
 
 
 def cancel_run(run_id, *, reason=None, identity=None):

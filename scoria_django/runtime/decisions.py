@@ -11,6 +11,8 @@ from .handoffs import check_delegated_role_id, delegation
 
 HANDOFF_CONTRACT = "bounded_handoff_projected_context"
 MAX_MESSAGE = 1000
+MAX_KIND = 100
+MAX_ROLE = 255
 
 
 @dataclass(frozen=True)
@@ -34,31 +36,33 @@ def _class_path(cls):
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def clean_text(text, limit=MAX_MESSAGE):
+    """A message safe to store as JSON on every database: no NUL, no lone surrogate."""
+    text = str(text).replace("\x00", "")[:limit]
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _not_json(exc):
     reason = "output_not_json" if exc.code == "invalid_payload" else exc.code
-    return Failed({"reason": reason, "detail": exc.detail})
+    return Failed({"reason": reason, "detail": clean_text(exc.detail)})
+
+
+def exception_error(exc, reason="exception"):
+    """Type and message only: never the traceback's frames or local variables."""
+    try:
+        message = clean_text(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the failure
+        message = ""
+    return {"reason": reason, "type": _class_path(type(exc)), "message": message}
 
 
 def decide(result):
     if isinstance(result, BaseException):
-        if isinstance(result, ImportError):
-            return Failed(
-                {
-                    "reason": "handler_not_found",
-                    "type": _class_path(type(result)),
-                    "message": str(result)[:MAX_MESSAGE],
-                }
-            )
-        # Type and message only: never the traceback's frames or local variables.
-        return Failed(
-            {
-                "reason": "exception",
-                "type": _class_path(type(result)),
-                "message": str(result)[:MAX_MESSAGE],
-            }
-        )
+        return Failed(exception_error(result))
     try:
         if isinstance(result, outcomes.Fail):
+            if not isinstance(result.reason, str) or not result.reason.strip():
+                raise ScoriaError("fail() needs a non-blank reason", code="invalid_outcome")
             error = {**result.details, "reason": result.reason}
             return Failed(check_json(error, field="error"))
         if isinstance(result, outcomes.WaitForApproval):
@@ -93,12 +97,28 @@ def _next_steps(specs):
     steps = []
     for index, spec in enumerate(specs):
         kind = spec.get("kind") if isinstance(spec, dict) else None
-        if not isinstance(kind, str) or not kind.strip():
-            raise ScoriaError(f"next_steps[{index}] needs a kind", code="invalid_outcome")
+        if not isinstance(kind, str) or not kind.strip() or len(kind) > MAX_KIND:
+            raise ScoriaError(
+                f"next_steps[{index}] needs a kind of at most {MAX_KIND} characters",
+                code="invalid_outcome",
+            )
+        role_id = spec.get("role_id")
+        if role_id is not None and (
+            not isinstance(role_id, str) or not role_id.strip() or len(role_id) > MAX_ROLE
+        ):
+            raise ScoriaError(
+                f"next_steps[{index}].role_id must be a non-blank string", code="invalid_outcome"
+            )
+        unknown = set(spec) - {"kind", "role_id", "input"}
+        if unknown:
+            raise ScoriaError(
+                f"next_steps[{index}] has unsupported keys {sorted(unknown)}",
+                code="invalid_outcome",
+            )
         steps.append(
             {
                 "kind": kind,
-                "role_id": spec.get("role_id"),
+                "role_id": role_id,
                 "input": check_json(spec.get("input"), field=f"next_steps[{index}].input"),
             }
         )
@@ -122,5 +142,7 @@ def _handoff(result):
             result.capability_tags,
         )
     except ScoriaError as exc:
-        return Failed({"reason": exc.code, "contract": HANDOFF_CONTRACT, "detail": exc.detail})
+        return Failed(
+            {"reason": exc.code, "contract": HANDOFF_CONTRACT, "detail": clean_text(exc.detail)}
+        )
     return Completed({"handoff": handoff["delegated_role_id"]}, handoff=handoff)

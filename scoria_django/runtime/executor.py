@@ -16,11 +16,12 @@ from django.db import close_old_connections, connections
 
 from .. import signals
 from ..exceptions import NotFound
+from ..ids import parse_uuid
 from ..journal import locked_run
 from ..managers import cascade_steps
 from ..states import RunStatus, StepStatus
 from .context import StepContext
-from .decisions import Completed, Failed, Waiting, decide
+from .decisions import Completed, Failed, Waiting, decide, exception_error
 from .dispatch import dispatch_after_commit
 from .handlers import handler_path, load_handler
 from .handoffs import record_handoff
@@ -42,12 +43,15 @@ def claim_step(run_id, step_id):
     """Claim a queued step for this worker, or return None if someone else has it."""
     from ..models import Step
 
+    step_pk = parse_uuid(step_id)
+    if step_pk is None:
+        return None
     try:
         with locked_run(run_id) as journal:
             run = journal.run
             if run.status not in (RunStatus.RUNNING, RunStatus.WAITING_FOR_APPROVAL):
                 return None
-            step = Step.objects.filter(pk=step_id, run_id=run.pk).first()
+            step = Step.objects.filter(pk=step_pk, run_id=run.pk).first()
             if step is None or step.status != StepStatus.QUEUED:
                 return None
             path = handler_path(run.handlers, step.kind)
@@ -99,6 +103,9 @@ class _HandlerCall:
         try:
             if abandoned:
                 discard_late_result(self.claim, reason="timeout")
+        except Exception:
+            # Evidence only: the step's outcome (timeout) is already recorded.
+            logger.exception("could not record a late result step=%s", self.claim.step.pk)
         finally:
             connections.close_all()
 
@@ -118,7 +125,7 @@ def invoke(claim):
     try:
         handler = load_handler(claim.handler_path)
     except ImportError as exc:
-        return exc
+        return Failed(exception_error(exc, reason="handler_not_found"))
     call = _HandlerCall(claim)
     thread = threading.Thread(
         target=call.run,
@@ -146,6 +153,8 @@ def record_outcome(claim, result):
     if result is TIMED_OUT:
         timeout = claim.run.step_timeout or scoria_settings.STEP_TIMEOUT
         decision = Failed({"reason": "timeout", "timeout_seconds": timeout})
+    elif isinstance(result, Failed):
+        decision = result
     else:
         decision = decide(result)
     next_claim = None
@@ -203,14 +212,7 @@ def _advance_run(journal, claim, decision):
 
     run, step = journal.run, claim.step
     if isinstance(decision, Failed):
-        journal.signal(
-            signals.step_failed, step_id=str(step.pk), kind=step.kind, error=decision.error
-        )
-        if run.status in (RunStatus.RUNNING, RunStatus.WAITING_FOR_APPROVAL):
-            journal.move_run(RunStatus.FAILED, error=decision.error)
-            cascade_steps(journal, StepStatus.FAILED, error=decision.error)
-            journal.record("run_failed", run_status=str(RunStatus.FAILED), error=decision.error)
-            journal.signal(signals.run_finished, status=str(RunStatus.FAILED))
+        fail_run(journal, step, decision.error)
         return None
     if isinstance(decision, Waiting):
         if run.status == RunStatus.RUNNING:
@@ -243,6 +245,16 @@ def _advance_run(journal, claim, decision):
 
 
 _ACTIVE = [StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.WAITING_FOR_APPROVAL]
+
+
+def fail_run(journal, step, error):
+    """A failed step fails its run: every unfinished step fails with the same error."""
+    journal.signal(signals.step_failed, step_id=str(step.pk), kind=step.kind, error=error)
+    if journal.run.status in (RunStatus.RUNNING, RunStatus.WAITING_FOR_APPROVAL):
+        journal.move_run(RunStatus.FAILED, error=error)
+        cascade_steps(journal, StepStatus.FAILED, error=error)
+        journal.record("run_failed", run_status=str(RunStatus.FAILED), error=error)
+        journal.signal(signals.run_finished, status=str(RunStatus.FAILED))
 
 
 def _queue_next(journal, step, spec):

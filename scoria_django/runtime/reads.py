@@ -1,6 +1,6 @@
 """Reads: summaries and the curated detail. A malformed id is simply ``not_found``."""
 
-from ..exceptions import NotFound
+from ..exceptions import InvalidFilter, NotFound
 from ..ids import parse_uuid
 from ..records import (
     RunDetail,
@@ -30,6 +30,8 @@ def list_runs_for_session(session_id, *, limit=None):
     """The session's runs, newest first."""
     from ..models import Run
 
+    if limit is not None and (type(limit) is not int or limit <= 0):
+        raise InvalidFilter("limit must be a positive integer", field="limit")
     if not isinstance(session_id, str) or not session_id.strip():
         return []
     queryset = Run.objects.for_session(session_id)

@@ -1,9 +1,11 @@
 """The runtime snapshot (provider, model, prompt_policy) frozen into each run at creation."""
 
+import copy
+
 from django.utils.module_loading import import_string
 
 from ..conf import scoria_settings
-from ..exceptions import InvalidOption, UnsafeRuntimeOverride
+from ..exceptions import InvalidOption, ScoriaConfigurationError, UnsafeRuntimeOverride
 
 SNAPSHOT_KEYS = ("provider", "model", "prompt_policy")
 
@@ -15,32 +17,53 @@ _NARROWING_FIELDS = (
 )
 
 
-def _overlay(base, overlay, source):
+def _field(source, key):
+    return key if source == "options" else f"{source}.{key}"
+
+
+def _overlay(base, overlay, source, error=InvalidOption):
+    """``base`` with the snapshot keys of ``overlay``; prompt_policy merges field by field."""
     if not overlay:
         return base
     if not isinstance(overlay, dict):
-        raise InvalidOption(f"{source} must be a dict", field=source)
+        raise error(f"{source} must be a dict", field=source)
     merged = dict(base)
     for key in SNAPSHOT_KEYS:
-        if key not in overlay or overlay[key] is None:
+        value = overlay.get(key)
+        if value is None:
             continue
         if key == "prompt_policy":
-            if not isinstance(overlay[key], dict):
-                raise InvalidOption("prompt_policy must be a dict", field=f"{source}.prompt_policy")
-            merged[key] = {**merged[key], **overlay[key]}
+            if not isinstance(value, dict):
+                raise error("prompt_policy must be a dict", field=_field(source, key))
+            merged[key] = {**merged[key], **copy.deepcopy(value)}
+        elif not isinstance(value, str) or not value.strip():
+            raise error(f"{key} must be a non-blank string", field=_field(source, key))
         else:
-            merged[key] = overlay[key]
+            merged[key] = value
     return merged
+
+
+def _configuration_error(detail, *, field=None):
+    return ScoriaConfigurationError(
+        f"SCORIA_DEFAULTS_RESOLVER: {detail}", field=field, code="invalid_defaults_resolver"
+    )
 
 
 def baseline_for(identity):
     """Settings defaults overlaid by ``SCORIA_DEFAULTS_RESOLVER`` (tenant, then actor)."""
-    snapshot = scoria_settings.RUNTIME_DEFAULTS
+    snapshot = copy.deepcopy(scoria_settings.RUNTIME_DEFAULTS)
     resolver_path = scoria_settings.DEFAULTS_RESOLVER
-    if resolver_path:
-        resolved = import_string(resolver_path)(identity) or {}
-        snapshot = _overlay(snapshot, resolved.get("tenant"), "resolver.tenant")
-        snapshot = _overlay(snapshot, resolved.get("actor"), "resolver.actor")
+    if not resolver_path:
+        return snapshot
+    try:
+        resolver = import_string(resolver_path)
+    except ImportError:
+        raise _configuration_error(f"{resolver_path!r} does not import") from None
+    resolved = resolver(identity) or {}
+    if not isinstance(resolved, dict):
+        raise _configuration_error("the resolver must return a dict or None")
+    for level in ("tenant", "actor"):
+        snapshot = _overlay(snapshot, resolved.get(level), level, _configuration_error)
     return snapshot
 
 

@@ -38,20 +38,33 @@ def _runtime_options(runtime):
     return runtime
 
 
+INITIAL_STEP_KEYS = ("kind", "role_id", "sequence", "status", "input")
+MAX_KIND_LENGTH = 100
+MAX_ROLE_LENGTH = 255
+
+
 def _initial_step(spec):
     if spec is None:
         return None
     if not isinstance(spec, dict):
         raise InvalidInitialStep("initial_step must be a dict", field="initial_step")
-    for key in ("kind", "role_id"):
+    for key in spec:
+        if key not in INITIAL_STEP_KEYS:
+            raise InvalidInitialStep(
+                f"unsupported initial_step key {key!r}", field=f"initial_step.{key}"
+            )
+    for key, limit in (("kind", MAX_KIND_LENGTH), ("role_id", MAX_ROLE_LENGTH)):
         value = spec.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidInitialStep(f"initial_step needs a non-blank {key}", field=key)
+        if not isinstance(value, str) or not value.strip() or len(value) > limit:
+            raise InvalidInitialStep(
+                f"initial_step needs a non-blank {key} of at most {limit} characters",
+                field=f"initial_step.{key}",
+            )
     if spec.get("status", "queued") != "queued":
-        raise InvalidInitialStep("an initial step starts queued", field="status")
+        raise InvalidInitialStep("an initial step starts queued", field="initial_step.status")
     sequence = spec.get("sequence", 1)
     if type(sequence) is not int or sequence != 1:
-        raise InvalidInitialStep("an initial step has sequence 1", field="sequence")
+        raise InvalidInitialStep("an initial step has sequence 1", field="initial_step.sequence")
     check_json(spec.get("input"), field="initial_step.input")
     return spec
 
@@ -65,8 +78,11 @@ def _timeout(value):
 
 
 def _root_role(value):
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRootRoleId("root_role_id must be a non-blank string", field="root_role_id")
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ROLE_LENGTH:
+        raise InvalidRootRoleId(
+            f"root_role_id must be a non-blank string of at most {MAX_ROLE_LENGTH} characters",
+            field="root_role_id",
+        )
     return value
 
 
@@ -100,7 +116,7 @@ def start_run(
         "prompt_policy": prompt_policy,
     }
     nested = _runtime_options(runtime)
-    options = {**top, **nested}  # the nested value wins
+    options = _merge_options(top, nested)
     root_role = _root_role(options["root_role_id"])
     step_spec = _initial_step(options["initial_step"])
     resolved = resolve_handlers(options["handlers"])
@@ -111,7 +127,7 @@ def start_run(
     )
     run_metadata = _compose_metadata(ident, options, snapshot)
     run_input = options["input"] if options["input"] is not None else options["payload"]
-    check_json(run_input, field="input")
+    check_json(run_input, field="input" if options["input"] is not None else "payload")
     run = _new_run(
         ident, root_role, "agent", run_metadata, resolved, run_input, _timeout(options["timeout"])
     )
@@ -122,13 +138,27 @@ def start_run(
                 kind=step_spec["kind"],
                 role_id=step_spec["role_id"],
                 status=StepStatus.QUEUED,
-                input=step_spec.get("input"),
+                # Without its own input the first step works on the run's input.
+                input=step_spec.get("input", run_input),
             )
             journal.set_run(current_step_id=step.pk)
             journal.record("step_queued", step_id=step.pk, step_status=str(StepStatus.QUEUED))
             if handler_path(resolved, step.kind):
                 dispatch_after_commit(journal, step.pk)
     return get_run(run.pk)
+
+
+# Dict-valued options merge key by key (the nested key wins); every other option is replaced.
+_MERGED_OPTIONS = ("metadata", "handlers")
+
+
+def _merge_options(top, nested):
+    """Top-level options overlaid by ``runtime=``: the nested value wins."""
+    options = {**top, **nested}
+    for key in _MERGED_OPTIONS:
+        if isinstance(top.get(key), dict) and isinstance(nested.get(key), dict):
+            options[key] = {**top[key], **nested[key]}
+    return options
 
 
 def _compose_metadata(ident, options, snapshot):

@@ -1,0 +1,249 @@
+"""Recovery: wake the steps whose worker vanished. Safe to run from several processes at once.
+
+Two cases, both judged on the database clock:
+
+* a ``running`` step whose lease expired (its worker died or hung without heartbeats)
+  goes back to ``queued`` with ``attempt + 1`` and is enqueued again, until the step
+  has lost ``SCORIA_MAX_ATTEMPTS`` claims in a row; then it fails with reason
+  ``lease_expired`` and so does its run;
+* a ``queued`` step untouched for ``SCORIA_REQUEUE_AFTER`` seconds (its task was lost
+  by the backend) is enqueued again.
+
+Every write is a conditional UPDATE whose row count is checked, so of two recoverers
+looking at the same step exactly one acts; the other sees nothing left to do.
+"""
+
+import datetime
+import logging
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models.functions import Now
+from django.utils import timezone
+
+from ..conf import scoria_settings
+from ..exceptions import NotFound
+from ..journal import locked_run
+from ..states import RUN_ACTIVE, StepStatus
+from .dispatch import dispatch_after_commit, enqueue_step
+from .executor import fail_run
+from .handlers import handler_path
+
+logger = logging.getLogger(__name__)
+
+REQUEUED = "requeued"
+FAILED = "failed"
+REENQUEUED = "reenqueued"
+LEASE_EXPIRED = "lease_expired"
+# Events after which a step's claims are counted afresh: a person queued it again.
+_FRESH_START = ("step_queued", "resume_requested", "retry_requested")
+
+
+@dataclass(frozen=True)
+class RecoveryAction:
+    action: str  # REQUEUED, FAILED or REENQUEUED
+    run_id: str
+    step_id: str
+    kind: str
+    attempt: int
+
+    def describe(self, dry_run=False):
+        verb = {
+            REQUEUED: ("requeued", "would requeue"),
+            FAILED: ("failed (lease_expired)", "would fail (lease_expired)"),
+            REENQUEUED: ("re-enqueued", "would re-enqueue"),
+        }[self.action][dry_run]
+        return (
+            f"{verb} step {self.step_id} ({self.kind}, attempt {self.attempt}) of run {self.run_id}"
+        )
+
+
+@dataclass
+class RecoveryReport:
+    dry_run: bool = False
+    actions: list = field(default_factory=list)
+
+    def count(self, action):
+        return sum(1 for item in self.actions if item.action == action)
+
+    def summary(self):
+        prefix = "dry run: " if self.dry_run else ""
+        return (
+            f"{prefix}requeued={self.count(REQUEUED)} failed={self.count(FAILED)} "
+            f"reenqueued={self.count(REENQUEUED)}"
+        )
+
+
+def recover(*, dry_run=False, limit=500):
+    """One pass over expired leases, then over forgotten queued steps."""
+    report = RecoveryReport(dry_run=dry_run)
+    for candidate in expired_claims(limit):
+        action = _recover_expired(candidate, dry_run)
+        if action is not None:
+            report.actions.append(action)
+    for candidate in stale_queued(limit):
+        action = _reenqueue(candidate, dry_run)
+        if action is not None:
+            report.actions.append(action)
+    for action in report.actions:
+        logger.info("scoria_recover %s dry_run=%s", action.describe(dry_run), dry_run)
+    return report
+
+
+def expired_claims(limit):
+    """Running steps whose lease ran out. Host-driven steps have no lease and never expire."""
+    from ..models import Step
+
+    return list(
+        Step.objects.filter(status=StepStatus.RUNNING, lease_expires_at__lt=Now())
+        .order_by("lease_expires_at")
+        .values("id", "run_id", "claim_token")[:limit]
+    )
+
+
+def stale_queued(limit):
+    """Queued steps of active runs that nobody touched for ``SCORIA_REQUEUE_AFTER`` seconds."""
+    from ..models import Step
+
+    grace = datetime.timedelta(seconds=scoria_settings.REQUEUE_AFTER)
+    return list(
+        Step.objects.filter(
+            status=StepStatus.QUEUED,
+            updated_at__lt=Now() - grace,
+            run__status__in=sorted(RUN_ACTIVE),
+        )
+        .order_by("updated_at")
+        .values("id", "run_id", "kind", "attempt", "updated_at", "run__handlers")[:limit]
+    )
+
+
+def _lost_claims(step):
+    """Claims this step lost to expired leases since it was last queued by a person."""
+    from ..models import Event
+
+    lost = 0
+    types = Event.objects.filter(
+        run_id=step.run_id, step_id=step.pk, event_type__in=(*_FRESH_START, "step_requeued")
+    ).order_by("-sequence")
+    for event_type in types.values_list("event_type", flat=True).iterator():
+        if event_type != "step_requeued":
+            break
+        lost += 1
+    return lost
+
+
+def _expired(candidate):
+    from ..models import Step
+
+    return Step.objects.filter(
+        pk=candidate["id"],
+        status=StepStatus.RUNNING,
+        claim_token=candidate["claim_token"],
+        lease_expires_at__lt=Now(),
+    )
+
+
+def _recover_expired(candidate, dry_run):
+    if dry_run:
+        step = _expired(candidate).first()
+        return None if step is None else _decide(step)
+    try:
+        with locked_run(candidate["run_id"]) as journal:
+            step = _expired(candidate).first()
+            if step is None or journal.run.status not in RUN_ACTIVE:
+                return None  # recorded, renewed or recovered by someone else meanwhile
+            action = _decide(step)
+            if action.action == FAILED:
+                _fail(journal, step, candidate)
+            else:
+                _requeue(journal, step, candidate)
+    except (NotFound, _Lost):
+        return None
+    return action
+
+
+def _decide(step):
+    """Requeue (reporting the new attempt) or, at the claim budget, fail."""
+    claims = _lost_claims(step) + 1
+    run_id, step_id = str(step.run_id), str(step.pk)
+    if claims >= scoria_settings.MAX_ATTEMPTS:
+        return RecoveryAction(FAILED, run_id, step_id, step.kind, step.attempt)
+    return RecoveryAction(REQUEUED, run_id, step_id, step.kind, step.attempt + 1)
+
+
+def _requeue(journal, step, candidate):
+    now = journal.now
+    moved = _expired(candidate).update(
+        status=StepStatus.QUEUED,
+        attempt=step.attempt + 1,
+        claim_token=None,
+        lease_expires_at=None,
+        updated_at=now,
+    )
+    if moved != 1:
+        raise _Lost
+    previous_attempt, step.attempt, step.status = step.attempt, step.attempt + 1, StepStatus.QUEUED
+    journal.record(
+        "step_requeued",
+        step_id=step.pk,
+        step_status=str(StepStatus.QUEUED),
+        attempt=step.attempt,
+        previous_attempt=previous_attempt,
+        reason=LEASE_EXPIRED,
+    )
+    if handler_path(journal.run.handlers, step.kind):
+        dispatch_after_commit(journal, step.pk)
+
+
+def _fail(journal, step, candidate):
+    attempt = step.attempt
+    error = {"reason": LEASE_EXPIRED, "attempt": attempt}
+    now = journal.now
+    moved = _expired(candidate).update(
+        status=StepStatus.FAILED,
+        error=error,
+        claim_token=None,
+        lease_expires_at=None,
+        updated_at=now,
+        completed_at=now,
+    )
+    if moved != 1:
+        raise _Lost
+    step.status, step.error = StepStatus.FAILED, error
+    journal.record(
+        "step_failed",
+        step_id=step.pk,
+        step_status=str(StepStatus.FAILED),
+        attempt=attempt,
+        error=error,
+    )
+    fail_run(journal, step, error)
+
+
+class _Lost(Exception):
+    """The conditional UPDATE matched nothing: the lease was renewed meanwhile."""
+
+
+def _reenqueue(candidate, dry_run):
+    from ..models import Step
+
+    action = RecoveryAction(
+        REENQUEUED,
+        str(candidate["run_id"]),
+        str(candidate["id"]),
+        candidate["kind"],
+        candidate["attempt"],
+    )
+    if not handler_path(candidate["run__handlers"], candidate["kind"]):
+        return None  # the host drives this step itself
+    if dry_run:
+        return action
+    # Touching updated_at on the exact row we read makes the wake-up ours alone.
+    touched = Step.objects.filter(
+        pk=candidate["id"], status=StepStatus.QUEUED, updated_at=candidate["updated_at"]
+    ).update(updated_at=timezone.now())
+    if touched != 1:
+        return None
+    run_id, step_id = candidate["run_id"], candidate["id"]
+    transaction.on_commit(lambda: enqueue_step(run_id, step_id), robust=True)
+    return action
