@@ -1,5 +1,6 @@
 """Cursor pagination with a hard cap: ``SCORIA_API_PAGE_SIZE`` / ``SCORIA_API_MAX_PAGE_SIZE``."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
 
@@ -38,6 +39,14 @@ class RunCursorPagination(CursorPagination):
         try:
             return super().decode_cursor(request)
         except exceptions.NotFound:
+            raise InvalidCursor() from None
+
+    def paginate_queryset(self, queryset, request, view=None):
+        # A well-formed cursor can still carry a forged position ("p=garbage") that only
+        # fails when the filter on the ordering field is built.
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (ValueError, TypeError, DjangoValidationError):
             raise InvalidCursor() from None
 
     def get_schema_operation_parameters(self, view):

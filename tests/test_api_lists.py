@@ -1,0 +1,191 @@
+"""The API's lists: cursor pagination with a cap, strict filters, lean rows, flat query counts."""
+
+import base64
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from scoria_django.records import SUMMARY_FIELDS
+from tests.api_support import TENANT_RESOLVER, client_for, make_user
+from tests.factories import EventFactory, HandoffFactory, RunFactory, StepFactory
+
+API = "/api/scoria/"
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _tenants(settings):
+    settings.SCORIA_TENANT_RESOLVER = TENANT_RESOLVER
+    settings.SCORIA_API_PAGE_SIZE = 2
+    settings.SCORIA_API_MAX_PAGE_SIZE = 3
+
+
+@pytest.fixture
+def client():
+    return client_for(make_user("acme.alice"))
+
+
+def acme_runs(count, **fields):
+    start = timezone.now() - datetime.timedelta(hours=1)
+    return [
+        RunFactory(tenant_id="acme", created_at=start + datetime.timedelta(seconds=n), **fields)
+        for n in range(count)
+    ]
+
+
+def ids(response):
+    return [row["run_id"] for row in response.json()["results"]]
+
+
+def walk(client, url):
+    """Every row of a cursor-paginated list, following ``next`` links."""
+    rows = []
+    while url:
+        page = client.get(url).json()
+        rows.extend(page["results"])
+        url = page["next"]
+    return rows
+
+
+def test_pages_are_newest_first_and_capped(client):
+    runs = acme_runs(5)
+    newest_first = [str(run.pk) for run in reversed(runs)]
+    first = client.get(API + "runs/")
+    assert ids(first) == newest_first[:2]
+    assert first.json()["next"] and first.json()["previous"] is None
+    assert ids(client.get(API + "runs/?page_size=50")) == newest_first[:3]
+    assert [row["run_id"] for row in walk(client, API + "runs/")] == newest_first
+    assert [row["run_id"] for row in walk(client, API + "runs/?page_size=3")] == newest_first
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", ""])
+def test_bad_page_sizes_are_400(client, value):
+    response = client.get(API + f"runs/?page_size={value}")
+    assert response.status_code == 400
+    assert (response.json()["code"], response.json()["field"]) == ("invalid_page_size", "page_size")
+
+
+@pytest.mark.parametrize("path", ["runs/", "sessions/s/runs/", "runs/{run}/steps/"])
+@pytest.mark.parametrize("query", ["o=x", "p=garbage", "r=maybe", "p=2026-99-99"])
+def test_a_forged_cursor_is_400(client, path, query):
+    run = acme_runs(1)[0]
+    StepFactory(run=run)
+    cursor = base64.b64encode(query.encode()).decode()
+    for value in (cursor, "abc"):
+        response = client.get(API + path.format(run=run.pk), {"cursor": value})
+        assert (response.status_code, response.json()["code"]) == (400, "invalid_cursor")
+
+
+def test_list_rows_leave_out_payloads(client):
+    run = acme_runs(1, metadata={"big": "x" * 1000}, input={"prompt": "long"})[0]
+    StepFactory(run=run, input={"prompt": "long"}, output={"answer": "long"})
+    [row] = client.get(API + "runs/").json()["results"]
+    assert tuple(row) == SUMMARY_FIELDS
+    [step] = client.get(f"{API}runs/{run.pk}/steps/").json()["results"]
+    assert not {"input", "output", "handoff_input", "projected_context"} & set(step)
+    full = client.get(f"{API}runs/{run.pk}/detail/").json()
+    assert full["metadata"] == {"big": "x" * 1000}
+    assert full["steps"][0]["output"] == {"answer": "long"}
+
+
+def test_filters(client):
+    parent = acme_runs(1, status="completed", kind="agent", root_role_id="planner")[0]
+    child = RunFactory(
+        tenant_id="acme", parent_run=parent, session_id="s-1", thread_id="t-1", kind="handoff"
+    )
+    waiting = RunFactory(tenant_id="acme", status="waiting_for_approval", session_id="s-1")
+    RunFactory(tenant_id="globex", status="waiting_for_approval", session_id="s-1")
+    cases = {
+        "status=waiting_for_approval": [waiting],
+        "status=completed": [parent],
+        f"parent_run_id={parent.pk}": [child],
+        "session_id=s-1&page_size=3": [waiting, child],
+        "thread_id=t-1": [child],
+        "kind=handoff": [child],
+        "root_role_id=planner": [parent],
+        "created_before=" + (parent.created_at + datetime.timedelta(seconds=1)).isoformat(): [
+            parent
+        ],
+        "updated_after=" + child.updated_at.isoformat() + "&page_size=3": [waiting, child],
+    }
+    for query, expected in cases.items():
+        response = client.get(API + "runs/", dict(_pairs(query)))
+        assert ids(response) == [str(run.pk) for run in expected], query
+
+
+def _pairs(query):
+    return [part.split("=", 1) for part in query.split("&")]
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "field"),
+    [
+        ("status=done", "invalid_filter", "status"),
+        ("parent_run_id=not-a-uuid", "invalid_filter", "parent_run_id"),
+        ("created_after=yesterday", "invalid_filter", "created_after"),
+        ("updated_before=2026-13-01T00:00:00Z", "invalid_filter", "updated_before"),
+        ("session_id=" + "s" * 256, "invalid_filter", "session_id"),
+        ("stauts=failed", "unsupported_filter", "stauts"),
+        ("tenant_id=globex", "unsupported_filter", "tenant_id"),
+    ],
+)
+def test_bad_filters_are_400(client, query, code, field):
+    response = client.get(API + "runs/?" + query)
+    assert response.status_code == 400
+    assert (response.json()["code"], response.json()["field"]) == (code, field)
+
+
+def test_session_runs_are_paginated_and_scoped(client):
+    runs = acme_runs(4, session_id="s-9")
+    RunFactory(tenant_id="globex", session_id="s-9")
+    rows = walk(client, API + "sessions/s-9/runs/")
+    assert [row["run_id"] for row in rows] == [str(run.pk) for run in reversed(runs)]
+    assert client.get(API + "sessions/unknown/runs/").json()["results"] == []
+
+
+def test_steps_and_events_follow_sequence_order(client):
+    run = acme_runs(1)[0]
+    steps = [StepFactory(run=run) for _ in range(4)]
+    events = [EventFactory(run=run, step=step) for step in steps]
+    assert [row["id"] for row in walk(client, f"{API}runs/{run.pk}/steps/")] == [
+        str(step.pk) for step in steps
+    ]
+    assert [row["sequence"] for row in walk(client, f"{API}runs/{run.pk}/events/")] == [
+        event.sequence for event in events
+    ]
+
+
+def grow(run, count):
+    for _ in range(count):
+        step = StepFactory(run=run)
+        EventFactory(run=run, step=step)
+        HandoffFactory(run=run, parent_step=step)
+
+
+@pytest.mark.parametrize(("path", "queries"), [("", 1), ("steps/", 2), ("events/", 2)])
+def test_list_query_counts_do_not_grow_with_the_page(
+    client, settings, django_assert_num_queries, path, queries
+):
+    settings.SCORIA_API_MAX_PAGE_SIZE = 100
+    run = acme_runs(1)[0]
+    acme_runs(29)
+    grow(run, 26)
+    url = f"{API}runs/{run.pk}/{path}" if path else API + "runs/"
+    for size in (2, 25):
+        with django_assert_num_queries(queries):
+            response = client.get(url, {"page_size": size})
+        assert len(response.json()["results"]) == size
+
+
+def test_detail_query_count_does_not_grow_with_steps_events_or_handoffs(
+    client, django_assert_num_queries
+):
+    small, large = acme_runs(2)
+    grow(small, 1)
+    grow(large, 8)
+    for run in (small, large):
+        with django_assert_num_queries(4):
+            response = client.get(f"{API}runs/{run.pk}/detail/")
+        assert len(response.json()["delegated_handoffs"]) == (1 if run is small else 8)
