@@ -25,8 +25,7 @@ def check_json(value, *, field="payload", max_bytes=None, max_depth=None, error=
     """Return ``value`` if it is storable JSON, else raise ``error`` naming the bad path."""
     max_bytes = scoria_settings.MAX_PAYLOAD_BYTES if max_bytes is None else max_bytes
     max_depth = scoria_settings.MAX_DEPTH if max_depth is None else max_depth
-    kind = type(value)
-    if value is None or kind is bool or kind is int:
+    if value is None or type(value) is bool:
         return value
     try:
         text = _DUMPS(value)
@@ -71,7 +70,13 @@ def _walk(value, path, depth, max_depth, error):
     if container and depth >= max_depth:
         # ``value`` would be container number max_depth + 1 on this path.
         raise error(f"{path}: nesting deeper than {max_depth} levels", field=_root(path))
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        try:
+            int.__repr__(value)
+        except ValueError:  # past sys.get_int_max_str_digits(): json cannot write it
+            raise error(f"{path}: integer has too many digits", field=_root(path)) from None
         return
     if isinstance(value, float):
         if not math.isfinite(value):

@@ -28,7 +28,7 @@ from scoria_django.exceptions import (
 )
 from scoria_django.models import Event, Run, Step
 from scoria_django.states import RunStatus, StepStatus
-from tests.factories import StepFactory
+from tests.factories import RunFactory, StepFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -577,6 +577,18 @@ def test_steps_of_a_cancelled_run_absorb_the_cascade():
     Run.objects.cancel(run.pk, "stop")
     error = _reject(InvalidStatusTransition, Step.objects.complete, run.pk, step.pk, "late")
     assert (error.current, error.target) == (StepStatus.CANCELLED, StepStatus.COMPLETED)
+
+
+def test_a_run_waiting_for_approval_takes_no_new_steps_and_cancels_its_waiting_step():
+    run = RunFactory(status=RunStatus.WAITING_FOR_APPROVAL)
+    waiting = StepFactory(run=run, status=StepStatus.WAITING_FOR_APPROVAL)
+    _reject(RunNotActive, Step.objects.start, run.pk)
+    _reject(ActiveSteps, Run.objects.complete, run.pk)
+    error = _reject(InvalidStatusTransition, Step.objects.complete, run.pk, waiting.pk)
+    assert (error.current, error.target) == (StepStatus.WAITING_FOR_APPROVAL, StepStatus.COMPLETED)
+    assert Run.objects.cancel(run.pk, "declined").status == RunStatus.CANCELLED
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.cancel_reason) == (StepStatus.CANCELLED, "declined")
 
 
 # -- Step.objects.list_steps ---------------------------------------------------

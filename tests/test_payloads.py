@@ -43,6 +43,7 @@ BAD = [
     ({"tags": {"a", "b"}}, "output.tags", "set"),
     ({"id": uuid.UUID(int=1)}, "output.id", "UUID"),
     ({"f": object()}, "output.f", "object"),
+    ({"a": [1, 10**5000]}, "output.a[1]", "too many digits"),
     (nested(33), "output" + "[0]" * 32, "deeper than 32"),
     ({"x": nested(32)}, "output.x" + "[0]" * 31, "deeper than 32"),
 ]
