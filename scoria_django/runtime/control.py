@@ -43,6 +43,13 @@ def resume_run(run_id, *, handlers=None, identity=None, input=None):
         if resolved:
             journal.set_run(handlers={**run.handlers, **resolved})
         steps = list(Step.objects.filter(run_id=pk, status=from_status).order_by("sequence"))
+        # Registered before the dispatches: receivers hear of the resume before any outcome.
+        journal.signal(
+            signals.run_resumed,
+            actor_id=actor_id,
+            mode=mode,
+            step_ids=[str(step.pk) for step in steps],
+        )
         journal.move_run(RunStatus.RUNNING, retry=mode == "retry", completed_at=None, error=None)
         for step in steps:
             retry = {"attempt": step.attempt + 1, "completed_at": None, "error": None}
@@ -67,12 +74,6 @@ def resume_run(run_id, *, handlers=None, identity=None, input=None):
                 mode=mode,
                 input=input,
             )
-        journal.signal(
-            signals.run_resumed,
-            actor_id=actor_id,
-            mode=mode,
-            step_ids=[str(step.pk) for step in steps],
-        )
     return get_run(pk)
 
 
