@@ -1,11 +1,14 @@
 """The OpenAPI 3 schema of exactly the scoria routes, whatever else the host serves."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.renderers import JSONRenderer
 
 from .. import __version__
 from .exceptions import exception_handler
 from .permissions import IsAuthenticated
+from .responses import error_responses
 
 
 def scoria_endpoints_only(endpoints, **kwargs):
@@ -20,6 +23,7 @@ def scoria_endpoints_only(endpoints, **kwargs):
 
 class SchemaView(SpectacularAPIView):
     permission_classes = [IsAuthenticated]
+    metadata_class = None
     custom_settings = {
         "TITLE": "scoria_django API",
         "DESCRIPTION": "Durable AI-agent runs: start, inspect, resume, cancel, hand off.",
@@ -29,6 +33,26 @@ class SchemaView(SpectacularAPIView):
         # collide (three different ``status`` sets, two names for the handler kinds).
         "POSTPROCESSING_HOOKS": [],
     }
+
+    @extend_schema(
+        summary="This OpenAPI 3 document",
+        description="YAML by default; JSON with ?format=json or an Accept header.",
+        responses={
+            **{
+                (200, media_type): OpenApiTypes.OBJECT
+                for media_type in (
+                    "application/vnd.oai.openapi",
+                    "application/yaml",
+                    "application/vnd.oai.openapi+json",
+                    "application/json",
+                )
+            },
+            # An unknown ?format= is DRF's 404.
+            **error_responses(401, 403, 404, media_type="application/json"),
+        },
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     def get_exception_handler(self):
         return exception_handler

@@ -7,7 +7,7 @@ and session clients both act as themselves; the tenant comes only from
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.renderers import JSONRenderer
@@ -23,28 +23,14 @@ from .inputs import CancelInput, ResumeInput, StartHandoffInput, StartRunInput
 from .pagination import RunCursorPagination, SequenceCursorPagination
 from .parsers import BoundedJSONParser
 from .permissions import CanCancelRun, CanResumeRun, IsAuthenticated
+from .responses import error_responses
 from .scoping import request_identity, visible_run, visible_runs
 from .serializers import (
-    ErrorSerializer,
     EventSerializer,
     RunDetailSerializer,
     RunSummarySerializer,
     StepRowSerializer,
 )
-
-
-def _errors(*codes):
-    described = {
-        400: "Invalid input, filter, cursor or JSON body (code names the problem).",
-        401: "Not authenticated.",
-        403: "Authenticated, but without the permission, or CSRF failed (session auth).",
-        404: "No such run visible to the caller (unknown and other-tenant runs look alike).",
-        409: "The run's current status does not allow this (not_resumable, ...).",
-        413: "The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE.",
-        415: "The body is not application/json.",
-    }
-    return {code: OpenApiResponse(ErrorSerializer, description=described[code]) for code in codes}
-
 
 READ_ERRORS = (400, 401, 403, 404)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415)
@@ -94,7 +80,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
     @extend_schema(
         summary="List runs",
         description="The caller's tenant's runs, newest first, without large payloads.",
-        responses={200: RunSummarySerializer(many=True), **_errors(*READ_ERRORS)},
+        responses={200: RunSummarySerializer(many=True), **error_responses(*READ_ERRORS)},
     )
     def list(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
@@ -104,7 +90,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
     @extend_schema(
         summary="Get a run's summary",
         parameters=[RUN_ID],
-        responses={200: RunSummarySerializer, **_errors(*READ_ERRORS)},
+        responses={200: RunSummarySerializer, **error_responses(*READ_ERRORS)},
     )
     def retrieve(self, request, run_id=None):
         return summary_response(RunSummary.from_run(visible_run(request, run_id)))
@@ -112,7 +98,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
     @extend_schema(
         summary="Start a run",
         request=StartRunInput,
-        responses={201: RunSummarySerializer, **_errors(*WRITE_ERRORS)},
+        responses={201: RunSummarySerializer, **error_responses(*WRITE_ERRORS)},
     )
     def create(self, request):
         data = self.validated(StartRunInput)
@@ -133,7 +119,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
     @extend_schema(
         summary="Get a run's detail (steps, events, handoffs, delegated evidence)",
         parameters=[RUN_ID],
-        responses={200: RunDetailSerializer, **_errors(*READ_ERRORS)},
+        responses={200: RunDetailSerializer, **error_responses(*READ_ERRORS)},
     )
     @action(
         detail=True,
@@ -151,7 +137,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         summary="List a run's steps",
         description="In sequence order, without input, output or contexts (see detail/).",
         parameters=[RUN_ID],
-        responses={200: StepRowSerializer(many=True), **_errors(*READ_ERRORS)},
+        responses={200: StepRowSerializer(many=True), **error_responses(*READ_ERRORS)},
     )
     @action(
         detail=True,
@@ -171,7 +157,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         summary="List a run's events",
         description="The evidence timeline, in sequence order.",
         parameters=[RUN_ID],
-        responses={200: EventSerializer(many=True), **_errors(*READ_ERRORS)},
+        responses={200: EventSerializer(many=True), **error_responses(*READ_ERRORS)},
     )
     @action(
         detail=True,
@@ -192,7 +178,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         description="Needs the scoria_django.resume_run permission.",
         parameters=[RUN_ID],
         request=ResumeInput,
-        responses={200: RunSummarySerializer, **_errors(*WRITE_ERRORS)},
+        responses={200: RunSummarySerializer, **error_responses(*WRITE_ERRORS)},
     )
     @action(
         detail=True,
@@ -212,7 +198,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         description="Needs the scoria_django.cancel_run permission.",
         parameters=[RUN_ID],
         request=CancelInput,
-        responses={200: RunSummarySerializer, **_errors(*WRITE_ERRORS)},
+        responses={200: RunSummarySerializer, **error_responses(*WRITE_ERRORS)},
     )
     @action(
         detail=True,
@@ -235,7 +221,7 @@ class HandoffViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         summary="Start a handoff run",
         description="A run whose first step hands a bounded, validated context to another role.",
         request=StartHandoffInput,
-        responses={201: RunSummarySerializer, **_errors(*WRITE_ERRORS)},
+        responses={201: RunSummarySerializer, **error_responses(*WRITE_ERRORS)},
     )
     def create(self, request):
         data = self.validated(StartHandoffInput)
@@ -259,7 +245,7 @@ class SessionRunsView(ScoriaAPIMixin, generics.GenericAPIView):
     @extend_schema(
         summary="List the runs of a session",
         description="The caller's tenant's runs of this session, newest first.",
-        responses={200: RunSummarySerializer(many=True), **_errors(*READ_ERRORS)},
+        responses={200: RunSummarySerializer(many=True), **error_responses(*READ_ERRORS)},
     )
     def get(self, request, session_id):
         runs = visible_runs(request).filter(session_id=session_id)
