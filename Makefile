@@ -6,9 +6,15 @@ VENV ?= .venv
 PY = $(VENV)/bin/python
 PIP = $(VENV)/bin/pip
 STAMP = $(VENV)/.installed-test
+BROWSER_STAMP = $(VENV)/.installed-browser
+DOCS_STAMP = $(VENV)/.installed-docs
+CHROMIUM ?= /usr/bin/chromium
+DEMO_DB ?= example_project/demo.sqlite3
+DEMO_ADDR ?= 127.0.0.1:8000
+DEMO_MANAGE = SCORIA_DEMO_DB=$(DEMO_DB) $(PY) example_project/manage.py
 PYTEST_ARGS ?=
 
-.PHONY: venv install test lint format demo bench docs clean
+.PHONY: venv install test lint format demo bench docs clean browser-deps
 
 $(PY):
 	@if [ -z "$(PYTHON_BIN)" ]; then \
@@ -25,7 +31,7 @@ $(STAMP): $(PY) pyproject.toml
 venv: $(PY)
 install: $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) $(BROWSER_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -39,3 +45,31 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info
+
+$(BROWSER_STAMP): $(STAMP)
+	$(PIP) install --quiet -e ".[test,browser]"
+	@touch $(BROWSER_STAMP)
+
+$(DOCS_STAMP): $(STAMP)
+	$(PIP) install --quiet -e ".[test,docs]"
+	@touch $(DOCS_STAMP)
+
+# Playwright drives Debian's chromium; nothing downloads a browser. Needs root for apt-get
+# (the browser test also installs it itself when it can, and says why it skips otherwise).
+browser-deps: $(BROWSER_STAMP)
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+	@test -x "$(CHROMIUM)" && echo "chromium: $(CHROMIUM)"
+
+docs: $(DOCS_STAMP)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+# The example project on SQLite: migrate, create the demo-only operator account (its
+# password is printed once, on creation), then serve http://$(DEMO_ADDR).
+demo: $(STAMP)
+	$(DEMO_MANAGE) migrate --noinput
+	$(DEMO_MANAGE) demo_operator
+	@echo "Example project: http://$(DEMO_ADDR)/  API: http://$(DEMO_ADDR)/api/scoria/  admin: http://$(DEMO_ADDR)/admin/"
+	$(DEMO_MANAGE) runserver $(DEMO_ADDR)

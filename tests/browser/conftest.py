@@ -2,7 +2,8 @@
 
 Never a browser download: Playwright launches the Debian binary. Both are installed here
 when missing (apt-get as root, pip into this interpreter); the test is skipped, with the
-reason, only where that is impossible.
+reason, only where that is impossible, and fails instead under ``SCORIA_REQUIRE_BROWSER=1``
+(CI).
 """
 
 import os
@@ -62,6 +63,8 @@ def _install_playwright():
 @pytest.fixture(scope="session")
 def chromium_path():
     reason = _install_chromium() or _install_playwright()
+    if reason and os.environ.get("SCORIA_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"SCORIA_REQUIRE_BROWSER=1 but headless Chromium is unavailable: {reason}")
     if reason:
         pytest.skip(f"headless Chromium unavailable: {reason}")
     return str(CHROMIUM)
