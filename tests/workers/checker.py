@@ -50,3 +50,24 @@ def _legitimately_waiting(run, steps):
     """Waiting for a human is the one non-terminal state a quiet system may hold."""
     waiting = [status for status in steps.values() if status == StepStatus.WAITING_FOR_APPROVAL]
     return run["status"] == RunStatus.WAITING_FOR_APPROVAL and len(waiting) == 1
+
+
+def describe_running(limit=5):
+    """The runs still ``running``, with their steps and last events, to explain a hang."""
+    lines = []
+    for run in Run.objects.filter(status=RunStatus.RUNNING)[:limit]:
+        steps = Step.objects.filter(run=run).order_by("sequence")
+        lines.append(
+            f"run {run.pk}: "
+            + "; ".join(
+                f"{s.sequence}:{s.kind}:{s.status}:a{s.attempt}:lease={s.lease_expires_at}"
+                f":updated={s.updated_at:%H:%M:%S.%f}"
+                for s in steps
+            )
+            + " | "
+            + ", ".join(
+                f"{e.sequence}:{e.event_type}"
+                for e in Event.objects.filter(run=run).order_by("sequence")
+            )
+        )
+    return lines

@@ -97,7 +97,7 @@ def fleet(worker_settings, tmp_path):
             workers.stop()
         for workers in fleets:
             sys.stderr.write(workers.logs())
-        sys.stderr.write(f"--- deliveries\n{deliveries(tmp_path)}\n")
+        sys.stderr.write(f"--- last deliveries\n{deliveries(tmp_path)[-10:]}\n")
         if any(workers.transport == "celery" for workers in fleets):
             _redis().flushdb()
 

@@ -59,7 +59,7 @@ def soak_approval(ctx):
 
 
 def soak_slow(ctx):
-    time.sleep(random.uniform(0.5, 2.5))
+    time.sleep(random.uniform(0.5, 2))  # outlives the lease: renewed, not reclaimed
     return {"slow": True}
 
 
