@@ -2,6 +2,7 @@
 
 import base64
 import datetime
+from urllib.parse import urlencode
 
 import pytest
 from django.utils import timezone
@@ -68,14 +69,37 @@ def test_bad_page_sizes_are_400(client, value):
 
 
 @pytest.mark.parametrize("path", ["runs/", "sessions/s/runs/", "runs/{run}/steps/"])
-@pytest.mark.parametrize("query", ["o=x", "p=garbage", "r=maybe", "p=2026-99-99"])
+@pytest.mark.parametrize(
+    "query",
+    ["o=x", "p=garbage", "r=maybe", "p=2026-99-99", "p=0001-01-01 00:00:00+18:00"],
+)
 def test_a_forged_cursor_is_400(client, path, query):
     run = acme_runs(1)[0]
     StepFactory(run=run)
-    cursor = base64.b64encode(query.encode()).decode()
+    cursor = base64.b64encode(urlencode([query.split("=", 1)]).encode()).decode()
     for value in (cursor, "abc"):
         response = client.get(API + path.format(run=run.pk), {"cursor": value})
         assert (response.status_code, response.json()["code"]) == (400, "invalid_cursor")
+
+
+@pytest.mark.parametrize("position", ["99999999999", "\u00b2", "-1"])
+def test_a_forged_sequence_cursor_is_400(client, position):
+    run = acme_runs(1)[0]
+    cursor = base64.b64encode(f"p={position}".encode()).decode()
+    response = client.get(f"{API}runs/{run.pk}/events/", {"cursor": cursor})
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_cursor")
+
+
+def test_offsets_the_database_cannot_store_are_converted_not_500(client):
+    """PostgreSQL stores offsets up to ±15:59; Python (and so a client) may send ±23:59."""
+    old = acme_runs(1)[0]
+    far = "2100-01-01T00:00:00+18:09"
+    assert ids(client.get(API + "runs/", {"created_before": far})) == [str(old.pk)]
+    cursor = base64.b64encode(urlencode({"p": far.replace("T", " ")}).encode()).decode()
+    response = client.get(API + "runs/", {"cursor": cursor})
+    assert ids(response) == [str(old.pk)]
+    response = client.get(API + "runs/", {"updated_after": "0001-01-01T00:00:00+18:00"})
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_filter")
 
 
 def test_list_rows_leave_out_payloads(client):

@@ -1,11 +1,31 @@
 """The run list's FilterSet: explicit fields only, and every bad value is a 400."""
 
 import django_filters
+from django import forms
+from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 
 from ..exceptions import InvalidFilter, UnsupportedFilter
 from ..models import Run
 from ..states import RunStatus
+from .instants import to_utc
+
+
+class UTCDateTimeField(IsoDateTimeField):
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        normalised = to_utc(value)
+        if normalised is None:
+            raise forms.ValidationError("Enter a date/time in range.", code="invalid")
+        return normalised
+
+
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """ISO 8601 date/time; any offset is accepted and converted to UTC."""
+
+    field_class = UTCDateTimeField
 
 
 class RunFilterSet(django_filters.FilterSet):
@@ -15,10 +35,10 @@ class RunFilterSet(django_filters.FilterSet):
     kind = django_filters.CharFilter(field_name="kind", max_length=100)
     status = django_filters.ChoiceFilter(field_name="status", choices=RunStatus.choices)
     root_role_id = django_filters.CharFilter(field_name="root_role_id", max_length=255)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-    updated_before = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="lt")
+    created_after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    updated_after = UTCDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_before = UTCDateTimeFilter(field_name="updated_at", lookup_expr="lt")
 
     class Meta:
         model = Run

@@ -1,11 +1,14 @@
 """Cursor pagination with a hard cap: ``SCORIA_API_PAGE_SIZE`` / ``SCORIA_API_MAX_PAGE_SIZE``."""
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
 
 from ..conf import scoria_settings
 from .exceptions import InvalidCursor
+from .instants import to_utc
+
+# Sequences are PositiveIntegerFields: larger positions cannot be stored, nor compared.
+MAX_SEQUENCE = 2**31 - 1
 
 
 class RunCursorPagination(CursorPagination):
@@ -37,17 +40,22 @@ class RunCursorPagination(CursorPagination):
 
     def decode_cursor(self, request):
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except exceptions.NotFound:
             raise InvalidCursor() from None
+        if cursor is None or cursor.position is None:
+            return cursor
+        # A well-formed cursor can still carry a forged position ("p=garbage"): it is
+        # checked here, before it becomes a filter the database might choke on.
+        position = self.clean_position(cursor.position)
+        if position is None:
+            raise InvalidCursor()
+        return cursor._replace(position=position)
 
-    def paginate_queryset(self, queryset, request, view=None):
-        # A well-formed cursor can still carry a forged position ("p=garbage") that only
-        # fails when the filter on the ordering field is built.
-        try:
-            return super().paginate_queryset(queryset, request, view)
-        except (ValueError, TypeError, DjangoValidationError):
-            raise InvalidCursor() from None
+    def clean_position(self, position):
+        """The position of a ``created_at`` cursor: an instant, in UTC."""
+        instant = to_utc(position)
+        return None if instant is None else str(instant)
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
@@ -61,3 +69,8 @@ class SequenceCursorPagination(RunCursorPagination):
     """Steps and events of one run, in sequence order."""
 
     ordering = ("sequence",)
+
+    def clean_position(self, position):
+        if not (position.isascii() and position.isdigit()) or int(position) > MAX_SEQUENCE:
+            return None
+        return position
