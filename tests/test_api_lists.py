@@ -76,7 +76,7 @@ def test_bad_page_sizes_are_400(client, value):
 def test_a_forged_cursor_is_400(client, path, query):
     run = acme_runs(1)[0]
     StepFactory(run=run)
-    cursor = base64.b64encode(urlencode([query.split("=", 1)]).encode()).decode()
+    cursor = base64.b64encode(urlencode([tuple(query.split("=", 1))]).encode()).decode()
     for value in (cursor, "abc"):
         response = client.get(API + path.format(run=run.pk), {"cursor": value})
         assert (response.status_code, response.json()["code"]) == (400, "invalid_cursor")
