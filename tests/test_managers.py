@@ -658,3 +658,19 @@ def test_events_cannot_be_changed_through_the_manager():
             Event.objects.filter(run=run).update(event_type="forged")
         with pytest.raises(EventImmutable):
             Event.objects.filter(run=run).delete()
+
+
+# -- QuerySet reads ---------------------------------------------------------------
+
+
+def test_queryset_reads():
+    older = RunFactory(session_id="s", tenant_id="acme", created_at=PAST)
+    newer = RunFactory(session_id="s", tenant_id=None)
+    done = RunFactory(session_id="other", tenant_id="acme", status=RunStatus.COMPLETED)
+    waiting = RunFactory(session_id="other", status=RunStatus.WAITING_FOR_APPROVAL)
+    assert list(Run.objects.for_session("s")) == [newer, older]
+    assert set(Run.objects.for_tenant("acme")) == {older, done}
+    assert set(Run.objects.for_tenant(None)) == {newer, waiting}
+    assert set(Run.objects.active()) == {older, newer, waiting}
+    steps = [StepFactory(run=older), StepFactory(run=newer), StepFactory(run=older)]
+    assert list(Step.objects.of_run(older.pk)) == [steps[0], steps[2]]
