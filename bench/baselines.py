@@ -61,7 +61,7 @@ class RawDB:
 
     def now(self):
         now = datetime.datetime.now(datetime.UTC)
-        return now if self.kind == "postgres" else now.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return now if self.kind == "postgres" else now.replace(tzinfo=None).isoformat(" ")
 
     # -- statements ----------------------------------------------------------------------
 

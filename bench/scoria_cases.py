@@ -10,7 +10,7 @@ from pathlib import Path
 import scoria_django as scoria
 
 ROOT = Path(__file__).resolve().parent.parent
-IDENTITY = {"actor_id": "bench", "tenant_id": "bench", "session_id": "bench-scoria"}
+IDENTITY = {"actor_id": "bench", "tenant_id": "bench-tenant", "session_id": "bench-scoria"}
 CHAIN_STEP = {"kind": "chain", "role_id": "executor", "input": {"n": 1}}
 APPROVAL_STEP = {"kind": "approval", "role_id": "executor"}
 
@@ -83,7 +83,7 @@ def stop_workers(workers):
             worker.wait()
 
 
-def worker_lifecycles(workers, runs, *, timeout=300):
+def worker_lifecycles(workers, runs, *, stall=30):
     """Enqueue ``runs`` 3-step lifecycles for ``workers`` db_worker processes; time until all
     are completed. Returns (seconds, completed, failed)."""
     from django.test import override_settings
@@ -98,14 +98,15 @@ def worker_lifecycles(workers, runs, *, timeout=300):
         with override_settings(SCORIA_TASK_BACKEND="db"):
             for _ in range(runs):
                 scoria.start_run({**IDENTITY, "session_id": session}, initial_step=CHAIN_STEP)
-        deadline = time.monotonic() + timeout
-        while True:
-            finished = Run.objects.filter(
+        # Give up when nothing finishes for ``stall`` seconds (a broken worker set-up).
+        finished, progress_at = 0, time.monotonic()
+        while finished < runs and time.monotonic() - progress_at < stall:
+            time.sleep(0.02)
+            now_finished = Run.objects.filter(
                 session_id=session, status__in=["completed", "failed"]
             ).count()
-            if finished >= runs or time.monotonic() > deadline:
-                break
-            time.sleep(0.02)
+            if now_finished > finished:
+                finished, progress_at = now_finished, time.monotonic()
         seconds = time.perf_counter() - started
         completed = Run.objects.filter(session_id=session, status="completed").count()
         failed = Run.objects.filter(session_id=session).exclude(status="completed").count()

@@ -2,8 +2,8 @@
 
 ``BENCH_DB=postgres`` uses the local PostgreSQL database ``scoria_bench`` (override with
 ``BENCH_DATABASE_URL``); anything else uses a SQLite file in IMMEDIATE mode.
-``BENCH_TASKS=db`` routes step tasks through django-tasks-db (for the ``db_worker`` runs);
-otherwise steps run inline after commit (``ImmediateBackend``).
+Steps run inline after commit (``ImmediateBackend``) unless ``SCORIA_TASK_BACKEND`` is
+switched to the ``db`` alias (django-tasks-db), as the ``db_worker`` runs do.
 """
 
 import os
@@ -56,10 +56,11 @@ else:
         }
     }
 
-if os.environ.get("BENCH_TASKS") == "db":
-    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-else:
-    TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+# Inline execution by default; the db_worker runs switch SCORIA_TASK_BACKEND to "db".
+TASKS = {
+    "default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"},
+    "db": {"BACKEND": "django_tasks_db.DatabaseBackend"},
+}
 
 SCORIA_HANDLERS = {
     "chain": "bench.handlers.chain",
@@ -67,6 +68,7 @@ SCORIA_HANDLERS = {
     "approval": "bench.handlers.approval",
 }
 SCORIA_STEP_TIMEOUT = 30
+SCORIA_TENANT_RESOLVER = "bench.tenancy.tenant"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
