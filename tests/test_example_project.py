@@ -291,3 +291,15 @@ def test_demo_operator_password_is_printed_once(example_site):
     new_password = re.search(r"password: (\S+)", reset.getvalue()).group(1)
     user.refresh_from_db()
     assert new_password != password and user.check_password(new_password)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_and_admin_are_mounted(client, operator, example_site):
+    client.force_login(operator)
+    run_id, _ = start_turn(client, "Where is the API?")
+    session_id = scoria.get_run(run_id).session_id
+    response = client.get(f"/api/scoria/sessions/{session_id}/runs/")
+    assert response.status_code == 200, response.content[:300]
+    assert run_id in response.content.decode()
+    assert client.get(f"/api/scoria/runs/{run_id}/").json()["status"] == "waiting_for_approval"
+    assert client.get("/admin/").status_code == 200
