@@ -42,7 +42,8 @@ def counting(ctx):
 def scripted(ctx):
     """Plays ``ctx.input["script"]``: one outcome per execution of the step, the last repeats."""
     script = ctx.input["script"]
-    outcome = script[min(_count(ctx), len(script)) - 1]
+    position = min(_count(ctx), len(script)) - 1
+    outcome = script[position]
     if outcome == "ok":
         return {"ok": True}
     if outcome == "wait":
@@ -52,8 +53,10 @@ def scripted(ctx):
     if outcome == "raise":
         raise RuntimeError("scripted exception")
     if outcome == "next":
+        # The next step plays the rest of the script.
+        rest = script[position + 1 :] or ["ok"]
         return scoria.complete(
-            {"ok": True}, next_steps=[{"kind": "scripted", "input": {"script": ["ok"]}}]
+            {"ok": True}, next_steps=[{"kind": "scripted", "input": {"script": rest}}]
         )
     if outcome == "not_json":
         return {"value": {1, 2}}

@@ -1,0 +1,138 @@
+"""A Hypothesis state machine over start / step outcomes / resume / cancel.
+
+After every rule, for every run it created: events are gapless, folding them gives
+the stored state, the summary equals the stored row, terminal states absorb, a run
+has one terminal event per attempt, and completed steps never run again.
+"""
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+import scoria_django as scoria
+from scoria_django.models import Run, Step
+from scoria_django.records import RunSummary
+from scoria_django.states import RUN_TERMINAL, STEP_ACTIVE, STEP_TERMINAL, fold_events
+from tests import runtime_handlers
+
+OUTCOMES = ("ok", "wait", "fail", "raise", "next", "not_json")
+ABSORBING = ("completed", "cancelled")
+RUN_TERMINAL_EVENTS = ("run_completed", "run_failed", "run_cancelled")
+
+
+class RunMachine(RuleBasedStateMachine):
+    runs = Bundle("runs")
+
+    def __init__(self):
+        super().__init__()
+        self.run_ids = []
+        self.absorbed = {}  # run_id -> (status, event count) once completed or cancelled
+        self.completed_steps = {}  # idempotency key -> executions when it completed
+
+    def status(self, run_id):
+        return Run.objects.values_list("status", flat=True).get(pk=run_id)
+
+    @rule(target=runs, script=st.lists(st.sampled_from(OUTCOMES), min_size=1, max_size=4))
+    def start(self, script):
+        summary = scoria.start_run(
+            {"actor_id": "u", "session_id": "machine"},
+            initial_step={"kind": "scripted", "role_id": "executor", "input": {"script": script}},
+            handlers={"scripted": runtime_handlers.scripted},
+        )
+        self.run_ids.append(summary.run_id)
+        return summary.run_id
+
+    @rule(run_id=runs, approver=st.sampled_from([None, "ops", "boss"]))
+    def resume(self, run_id, approver):
+        before = self.status(run_id)
+        try:
+            after = scoria.resume_run(run_id, identity={"actor_id": approver})
+        except scoria.ScoriaConflict as exc:
+            assert exc.code == "not_resumable"
+            assert before not in ("waiting_for_approval", "failed")
+        else:
+            assert before in ("waiting_for_approval", "failed")
+            assert after.run_id == run_id
+
+    @rule(run_id=runs)
+    def cancel(self, run_id):
+        before = self.status(run_id)
+        try:
+            scoria.cancel_run(run_id, reason="machine")
+        except scoria.ScoriaConflict as exc:
+            assert exc.code == "invalid_status_transition"
+            assert before in RUN_TERMINAL
+        else:
+            assert before not in RUN_TERMINAL
+
+    @invariant()
+    def every_run_is_consistent(self):
+        for run_id in self.run_ids:
+            self.check_run(run_id)
+
+    def check_run(self, run_id):
+        run = Run.objects.get(pk=run_id)
+        steps = list(Step.objects.filter(run_id=run_id))
+        events = scoria.get_run_detail(run_id).events
+
+        # Gapless evidence that folds to the stored state.
+        assert [event["sequence"] for event in events] == list(range(1, len(events) + 1))
+        assert run.last_event_sequence == len(events)
+        assert fold_events(events) == (run.status, {str(s.pk): s.status for s in steps})
+
+        # The summary is the stored row.
+        summary = scoria.get_run(run_id)
+        assert summary == RunSummary.from_run(run)
+        assert summary.awaiting_approval == (run.status == "waiting_for_approval")
+
+        # Terminal iff completed_at; a terminal run has no unfinished step.
+        assert (run.status in RUN_TERMINAL) == (run.completed_at is not None)
+        for step in steps:
+            assert (step.status in STEP_TERMINAL) == (step.completed_at is not None)
+        if run.status in RUN_TERMINAL:
+            assert not [step for step in steps if step.status in STEP_ACTIVE]
+
+        # One terminal event per attempt of the run: only a retry reopens a failed run.
+        types = [event["event_type"] for event in events]
+        last_retry = max((i for i, t in enumerate(types) if t == "retry_requested"), default=-1)
+        terminal_since = [t for t in types[last_retry + 1 :] if t in RUN_TERMINAL_EVENTS]
+        assert len(terminal_since) == (1 if run.status in RUN_TERMINAL else 0)
+        if run.status in RUN_TERMINAL:
+            assert terminal_since == [f"run_{run.status}"]
+        assert types.count("run_completed") + types.count("run_cancelled") <= 1
+
+        # Completed and cancelled absorb: nothing moves or records anything again.
+        if run_id in self.absorbed:
+            assert self.absorbed[run_id] == (run.status, len(events))
+        elif run.status in ABSORBING:
+            self.absorbed[run_id] = (run.status, len(events))
+
+        # Completed steps never run again.
+        for step in steps:
+            key = f"{run_id}:{step.pk}"
+            executions = runtime_handlers.CALLS[key]
+            if key in self.completed_steps:
+                assert self.completed_steps[key] == executions
+            elif step.status == "completed":
+                self.completed_steps[key] = executions
+
+
+@pytest.mark.django_db(transaction=True)
+def test_runs_keep_their_invariants_under_any_sequence_of_calls():
+    runtime_handlers.reset()
+    run_state_machine_as_test(
+        RunMachine,
+        settings=settings(
+            max_examples=20,
+            stateful_step_count=8,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
