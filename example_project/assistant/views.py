@@ -83,6 +83,7 @@ def start(request):
                         "draft_answer": draft["text"],
                     },
                     capability_tags=["read_only"],
+                    metadata={"reviews_run_id": started.run_id},
                     handlers={"review": handlers.review_draft},
                 )
     except scoria.ScoriaError as exc:
@@ -127,6 +128,7 @@ def run_page(request, run_id):
             "run": summary,
             "detail": detail,
             "prompt": (detail.metadata.get("payload") or {}).get("prompt"),
+            "reviews_run_id": detail.metadata.get("reviews_run_id"),
             "approval_request": waiting[0]["approval_request"] if waiting else None,
             "result": finished[-1]["output"] if finished else None,
             "failure": detail.error,
