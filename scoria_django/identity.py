@@ -8,6 +8,9 @@ from .exceptions import InvalidIdentity
 from .payloads import check_json
 
 MAX_ID_LENGTH = 255
+# Fixed caps rather than settings, so identity() works before Django is configured.
+MAX_METADATA_BYTES = 64 * 1024
+MAX_METADATA_DEPTH = 32
 
 
 def _normalise_id(value, name):
@@ -110,7 +113,13 @@ def identity(attrs=None, /, **kwargs):
 
     metadata = merged.get("metadata")
     metadata = dict(metadata) if isinstance(metadata, dict) else {}
-    check_json(metadata, field="metadata", error=InvalidIdentity)
+    check_json(
+        metadata,
+        field="metadata",
+        error=InvalidIdentity,
+        max_bytes=MAX_METADATA_BYTES,
+        max_depth=MAX_METADATA_DEPTH,
+    )
     return Identity(
         actor_id=pick("actor_id", "actor"),
         tenant_id=pick("tenant_id", "tenant"),

@@ -189,3 +189,9 @@ def test_from_request_without_the_middleware_builds_the_same_identity():
     assert first.actor_id is None
     assert first.session_id is not None
     assert first.session_id == second.session_id
+
+
+def test_metadata_over_64_kib_is_invalid_identity():
+    with pytest.raises(InvalidIdentity) as caught:
+        scoria.identity(metadata={"blob": "x" * (64 * 1024)})
+    assert caught.value.field == "metadata"

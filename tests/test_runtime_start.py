@@ -1,5 +1,10 @@
 """SPEC 1.2: start_run, its validation (nothing written on error) and its dispatch."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.db import transaction
 from django.tasks import default_task_backend
@@ -10,6 +15,7 @@ from scoria_django import signals
 from scoria_django.models import Event, Run, Step
 from tests import handlers, runtime_handlers
 
+ROOT = Path(__file__).resolve().parent.parent
 DUMMY_TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
 IDENTITY = {"actor_id": 42, "tenant_id": "acme", "session_id": "sess-1", "metadata": {"c": 1}}
 APPROVAL_STEP = {"sequence": 1, "kind": "approval", "role_id": "executor", "status": "queued"}
@@ -330,3 +336,18 @@ def test_each_start_is_a_fresh_run_in_the_same_session():
     assert [run.run_id for run in scoria.list_runs_for_session("conversation", limit=1)] == [
         second.run_id
     ]
+
+
+def test_importing_the_facade_loads_no_models_and_needs_no_settings():
+    code = (
+        "import sys, scoria_django as scoria\n"
+        "names = [scoria.identity, scoria.Identity, scoria.complete, scoria.wait_for_approval,"
+        " scoria.fail, scoria.handoff, scoria.ScoriaError]\n"
+        "assert scoria.identity(actor_id=1).actor_id == '1'\n"
+        "assert 'scoria_django.models' not in sys.modules, 'models imported'\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
