@@ -173,7 +173,8 @@ def test_policy_draft_branches_into_a_bounded_review(client, operator, example_s
     assert scoria.get_run(approval_run).status == "waiting_for_approval"
     assert scoria.get_run(approval_run).session_id == summary.session_id
 
-    assert reverse("assistant:run", args=[approval_run]) in html  # the run it reviews
+    reviews = re.search(r'<p id="reviews">(.*?)</p>', html, re.S).group(1)
+    assert reverse("assistant:run", args=[approval_run]) in reviews  # the run it reviews
     section = html[html.index('id="delegated-evidence"') :]
     assert "planner to critic" in section
     assert "<code>draft_answer</code>, <code>task</code>" in section
