@@ -2,12 +2,12 @@ import os
 import sys
 import uuid
 from collections import namedtuple
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
-
-from scoria_django.runtime.recovery import recover as run_recovery
 
 from .harness import REPO, Fleet
 
@@ -129,5 +129,5 @@ def deliveries(tmp_path):
 
 
 def recover():
-    """One pass of recovery, as the operator's ``scoria_recover --interval`` loop runs it."""
-    return run_recovery()
+    """One pass of ``manage.py scoria_recover``."""
+    call_command("scoria_recover", stdout=StringIO())

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,9 +25,14 @@ class Fleet:
         self.log_dir = Path(log_dir)
         self.concurrency = concurrency
         self.procs = {}
+        self.spawned = []  # every process ever started: stop() kills them all
+        self.lock = threading.RLock()  # the fault and supervisor threads restart concurrently
+        self.helpers = {}  # name -> command of processes that are not workers
         self.started = 0
 
     def command(self, name):
+        if name in self.helpers:
+            return [sys.executable, "manage.py", *self.helpers[name]]
         if self.transport == "db":
             return [
                 sys.executable,
@@ -57,6 +63,10 @@ class Fleet:
         ]
 
     def start(self, name):
+        with self.lock:
+            return self._start(name)
+
+    def _start(self, name):
         self.started += 1
         log = open(self.log_dir / f"{name}.{self.started}.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
@@ -70,15 +80,21 @@ class Fleet:
         )
         log.close()
         self.procs[name] = proc
+        self.spawned.append(proc)
         return proc
+
+    def start_command(self, name, *args):
+        """Run ``manage.py <args>`` beside the workers (e.g. the recovery loop), supervised."""
+        self.helpers[name] = args
+        return self.start(name)
 
     def start_many(self, count):
         for index in range(count):
             self.start(f"w{index + 1}")
         return self
 
-    def pids(self):
-        return {name: proc.pid for name, proc in self.procs.items()}
+    def workers(self):
+        return sorted(name for name in self.procs if name not in self.helpers)
 
     def name_of(self, pid):
         """The worker whose process (or, for Celery, a pool child) has this pid."""
@@ -88,29 +104,34 @@ class Fleet:
         return None
 
     def kill(self, name, sig=signal.SIGKILL):
-        proc = self.procs[name]
-        if proc.poll() is None:
-            os.killpg(proc.pid, sig)
-        proc.wait(timeout=10)
+        with self.lock:
+            proc = self.procs[name]
+            if proc.poll() is None:
+                os.killpg(proc.pid, sig)
+            proc.wait(timeout=10)
 
     def restart(self, name):
-        if self.procs[name].poll() is None:
+        with self.lock:
             self.kill(name)
-        return self.start(name)
+            return self._start(name)
 
     def restart_dead(self):
         """Supervisor duty (systemd ``Restart=always``): bring back any worker that died."""
-        dead = [name for name, proc in self.procs.items() if proc.poll() is not None]
-        for name in dead:
-            self.start(name)
-        return dead
+        with self.lock:
+            dead = [name for name, proc in self.procs.items() if proc.poll() is not None]
+            for name in dead:
+                self._start(name)
+            return dead
 
     def stop(self):
-        for proc in self.procs.values():
-            if proc.poll() is None:
+        with self.lock:
+            self.procs = {}  # nothing is restarted from here on
+        for proc in self.spawned:
+            # The whole session, leader or not: a Celery pool child outlives its master.
+            for pid in _session(proc.pid):
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-        for proc in self.procs.values():
+                    os.kill(pid, signal.SIGKILL)
+        for proc in self.spawned:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -121,6 +142,17 @@ class Fleet:
             f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}"
             for path in sorted(self.log_dir.glob("*.log"))
         )
+
+
+def _session(sid):
+    """Processes of the session we started (each worker runs in its own)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.getsid(int(entry.name)) == sid:
+                    members.append(int(entry.name))
+    return members
 
 
 def _children(pid):
