@@ -99,6 +99,15 @@ def machine():
     }
 
 
+def ensure_bench_database():
+    """Create ``scoria_bench`` (never the project's or the tests' databases) if missing."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'scoria_bench'").fetchone():
+            conn.execute("CREATE DATABASE scoria_bench")
+
+
 def run_peers(options):
     """DBOS and LangGraph in the bench venv; a peer that cannot run says exactly why."""
     if options.skip_peers:
@@ -152,6 +161,8 @@ def main(argv=None):
     RESULTS.mkdir(exist_ok=True)
     passthrough = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--db"]
     passthrough = [a for a in passthrough if a not in ("sqlite", "postgres", "both")]
+    if "postgres" in dbs:
+        ensure_bench_database()
     for db in dbs:
         out = RESULTS / f".{db}.partial.json"
         command = [sys.executable, "-m", "bench.run", "--child", "--db", db, "--out", str(out)]
