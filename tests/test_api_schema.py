@@ -44,7 +44,9 @@ def mounted_routes():
             continue
         callback = pattern.callback
         actions = getattr(callback, "actions", None)
+        # DRF adds "head" to a viewset's actions once it has served a GET: not an operation.
         methods = set(actions) if actions else {m for m in METHODS if hasattr(callback.cls, m)}
+        methods &= set(METHODS)
         routes |= {(method, openapi_path(pattern.pattern)) for method in methods}
     return routes
 
