@@ -139,6 +139,11 @@ def test_filters(client):
         assert ids(response) == [str(run.pk) for run in expected], query
 
 
+def test_the_format_override_is_not_a_filter(client):
+    run = acme_runs(1)[0]
+    assert ids(client.get(API + "runs/", {"format": "json"})) == [str(run.pk)]
+
+
 def _pairs(query):
     return [part.split("=", 1) for part in query.split("&")]
 

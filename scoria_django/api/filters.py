@@ -4,6 +4,7 @@ import django_filters
 from django import forms
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework.settings import api_settings
 
 from ..exceptions import InvalidFilter, UnsupportedFilter
 from ..models import Run
@@ -51,14 +52,14 @@ class StrictFilterBackend(DjangoFilterBackend):
     A misspelt filter (``?stauts=failed``) silently listing every run is worse than an error.
     """
 
-    # Query parameters that belong to pagination, not to the FilterSet.
+    # Query parameters that belong to pagination or content negotiation, not to the FilterSet.
     passthrough = ("cursor", "page_size")
 
     def filter_queryset(self, request, queryset, view):
         filterset = self.get_filterset(request, queryset, view)
         if filterset is None:
             return queryset
-        allowed = {*filterset.filters, *self.passthrough}
+        allowed = {*filterset.filters, *self.passthrough, api_settings.URL_FORMAT_OVERRIDE}
         for name in request.query_params:
             if name not in allowed:
                 raise UnsupportedFilter(f"unsupported filter {name!r}", field=name)
