@@ -372,3 +372,23 @@ def test_errors_are_never_html(who):
     ):
         assert response["Content-Type"] == "application/json"
         json.loads(response.content)
+
+
+def test_host_rest_framework_defaults_loosen_nothing(who, acme_run, settings):
+    settings.REST_FRAMEWORK = {
+        "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+        "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.BrowsableAPIRenderer"],
+        "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.FormParser"],
+        "EXCEPTION_HANDLER": "rest_framework.views.exception_handler",
+    }
+    anonymous = client_for()
+    for path in ("runs/", f"runs/{acme_run.run_id}/", "schema/"):
+        response = anonymous.get(API + path, HTTP_ACCEPT="text/html,*/*;q=0.8")
+        assert response.status_code == 403
+        assert response.json()["code"] == "not_authenticated"
+    response = client_for(who.no_perm).post(f"{API}runs/{acme_run.run_id}/cancel/")
+    assert (response.status_code, response.json()["code"]) == (403, "permission_denied")
+    response = client_for(who.member).post(
+        API + "runs/", "initial_step=x", content_type=("application/x-www-form-urlencoded")
+    )
+    assert response.status_code == 415
