@@ -222,6 +222,7 @@ def test_the_command_loops_with_an_interval():
     assert out.getvalue().count("scoria_recover: requeued=0 failed=0 reenqueued=0") == 3
 
 
+@pytest.mark.django_db  # nothing to commit
 @pytest.mark.parametrize(
     "args",
     [["--interval", "0"], ["--interval", "soon"], ["--max-loops", "-1"], ["--limit", "0"]],

@@ -191,6 +191,7 @@ def test_other_statuses_are_not_resumable(status):
     assert event_types(started.run_id) == before
 
 
+@pytest.mark.django_db  # nothing to commit
 @pytest.mark.parametrize("run_id", [None, "", "   ", "not-a-uuid", 42, "1234"])
 def test_a_malformed_run_id_is_invalid_run_id(run_id):
     with pytest.raises(scoria.ScoriaValidationError) as caught:
@@ -200,6 +201,7 @@ def test_a_malformed_run_id_is_invalid_run_id(run_id):
         scoria.cancel_run(run_id)
 
 
+@pytest.mark.django_db  # nothing to commit
 def test_an_unknown_run_is_not_found():
     with pytest.raises(scoria.ScoriaNotFound) as caught:
         scoria.resume_run(str(uuid.uuid4()))
@@ -221,6 +223,7 @@ def test_a_resume_with_a_bad_handler_or_input_changes_nothing():
     assert scoria.get_run(started.run_id).status == "waiting_for_approval"
 
 
+@pytest.mark.django_db  # nothing to commit
 def test_reads_never_raise_on_a_malformed_id():
     for run_id in (None, "", "nope", 3):
         with pytest.raises(scoria.ScoriaNotFound):

@@ -165,7 +165,7 @@ def test_the_first_step_works_on_the_run_input_unless_it_has_its_own():
     assert Run.objects.get(pk=own.run_id).output["echo"] is None
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db  # rejected before any write: no commit needed
 @pytest.mark.parametrize(
     ("initial_step", "field"),
     [
@@ -193,7 +193,7 @@ def test_an_invalid_initial_step_writes_nothing(initial_step, field):
     assert nothing_written()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db  # rejected before any write: no commit needed
 @pytest.mark.parametrize("role", ["", "   ", None, 5, "r" * 256])
 def test_a_blank_root_role_id_is_invalid(role):
     with pytest.raises(scoria.ScoriaValidationError) as caught:
@@ -209,7 +209,7 @@ def _closure():
     return handler
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db  # rejected before any write: no commit needed
 @pytest.mark.parametrize(
     "handler",
     [
@@ -232,7 +232,7 @@ def test_a_handler_that_does_not_import_is_rejected_before_any_write(handler):
     assert nothing_written()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db  # rejected before any write: no commit needed
 @pytest.mark.parametrize(
     ("options", "field"),
     [
@@ -253,7 +253,7 @@ def test_invalid_options_write_nothing(options, field):
     assert nothing_written()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db  # rejected before any write: no commit needed
 def test_an_invalid_identity_writes_nothing():
     with pytest.raises(scoria.ScoriaValidationError) as caught:
         scoria.start_run({"actor_id": "x" * 300})
