@@ -99,18 +99,18 @@ def fleet(worker_settings, tmp_path):
             sys.stderr.write(workers.logs())
         sys.stderr.write(f"--- last deliveries\n{deliveries(tmp_path)[-10:]}\n")
         if any(workers.transport == "celery" for workers in fleets):
-            _redis().flushdb()
+            redis_client().flushdb()
 
 
 def _celery_settings():
     """A fresh queue per test, named in TASKS so the backend publishes to it explicitly."""
-    _redis().flushdb()
+    redis_client().flushdb()
     queue = f"scoria-tests-{uuid.uuid4().hex[:8]}"
     tasks = {**TASKS, "celery": {**TASKS["celery"], "QUEUES": [queue]}}
     return {"TASKS": tasks, "SCORIA_TASK_QUEUE": queue}
 
 
-def _redis():
+def redis_client():
     import redis
 
     from .celery_app import BROKER_URL

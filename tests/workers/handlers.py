@@ -12,17 +12,22 @@ from pathlib import Path
 from scoria_django.outcomes import complete, wait_for_approval
 
 
-def _mark(ctx):
+def _mark(ctx, suffix="", text=None):
     marks = Path(ctx.input["marks"])
-    path = marks / f"{ctx.step['id']}.{ctx.attempt}"
-    path.write_text(str(os.getpid()))
+    path = marks / f"{ctx.step['id']}.{ctx.attempt}{suffix}"
+    path.write_text(str(os.getpid()) if text is None else text)
 
 
 def hang_on_first_attempt(ctx):
-    """The first attempt hangs (to be killed or frozen); a retry answers at once."""
+    """The first attempt hangs (to be killed or frozen); a retry answers at once.
+
+    After hanging it asks ``ctx.heartbeat()`` whether its claim still holds and leaves
+    the answer in ``<step>.<attempt>.heartbeat``: a frozen worker learns it lost the step.
+    """
     _mark(ctx)
     if ctx.attempt == 1:
         time.sleep(ctx.input["hang"])
+        _mark(ctx, ".heartbeat", str(ctx.heartbeat()))
     return {"attempt": ctx.attempt, "pid": os.getpid()}
 
 
@@ -37,6 +42,17 @@ def sleep_for(ctx):
     _mark(ctx)
     time.sleep(ctx.input["seconds"])
     return {"slept": ctx.input["seconds"], "attempt": ctx.attempt}
+
+
+def heartbeating(ctx):
+    """A long loop that reports progress with ``ctx.heartbeat()``, as the docs advise."""
+    _mark(ctx)
+    beats = []
+    deadline = time.monotonic() + ctx.input["seconds"]
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        beats.append(ctx.heartbeat())
+    return {"beats": len(beats), "all_held": all(beats)}
 
 
 # The soak's handlers: short, random, and each kind exercises one path of the runtime.

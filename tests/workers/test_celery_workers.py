@@ -1,4 +1,5 @@
-"""Fault tests on real Celery workers (prefork pool, Redis broker) and PostgreSQL."""
+"""Celery-only faults: a killed pool child under ``acks_late``, a broker redelivery, a lost
+publish. Real workers (prefork pool, Redis broker) and PostgreSQL."""
 
 import os
 import signal
