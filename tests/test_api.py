@@ -392,3 +392,21 @@ def test_host_rest_framework_defaults_loosen_nothing(who, acme_run, settings):
         API + "runs/", "initial_step=x", content_type=("application/x-www-form-urlencoded")
     )
     assert response.status_code == 415
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "field"),
+    [
+        ({"capability_tags": ["read", {"no": 1}]}, "invalid", "capability_tags[1]"),
+        ({"capability_tags": [f"t{n}" for n in range(33)]}, "max_length", "capability_tags"),
+        ({"delegated_kind": "unregistered"}, "invalid_choice", "delegated_kind"),
+        ({"delegated_role_id": ""}, "invalid_delegated_role_id", "delegated_role_id"),
+        ({"handoff_input": ["not", "a", "dict"]}, "invalid_handoff_input", "handoff_input"),
+        ({"run_id": str(uuid.uuid4())}, "unknown_field", "run_id"),
+    ],
+)
+def test_handoff_validation_errors(who, change, code, field):
+    response = client_for(who.member).post(API + "handoffs/", {**HANDOFF, **change}, format="json")
+    assert response.status_code == 400, response.content
+    assert (response.json()["code"], response.json()["field"]) == (code, field)
+    assert not Run.objects.exists()
