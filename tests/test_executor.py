@@ -255,6 +255,8 @@ def test_a_handler_past_its_timeout_fails_and_its_late_result_is_discarded():
 def test_the_default_timeout_is_the_setting():
     summary = start(runtime_handlers.blocking)
     assert only_step(summary).error["reason"] == "timeout"
+    runtime_handlers.RELEASE.set()  # let the abandoned handler end before the flush
+    wait_for(lambda: "late_result_discarded" in event_types(summary))
 
 
 # -- ctx -------------------------------------------------------------------------------

@@ -32,6 +32,13 @@ logger = logging.getLogger(__name__)
 TIMED_OUT = object()
 
 
+class _MissingHandler:
+    """The stored handler path no longer imports (not an ImportError raised by the handler)."""
+
+    def __init__(self, error):
+        self.error = error
+
+
 def execute(run_id, step_id):
     claim = claim_step(run_id, step_id)
     while claim is not None:
@@ -125,7 +132,7 @@ def invoke(claim):
     try:
         handler = load_handler(claim.handler_path)
     except ImportError as exc:
-        return Failed(exception_error(exc, reason="handler_not_found"))
+        return _MissingHandler(exc)
     call = _HandlerCall(claim)
     thread = threading.Thread(
         target=call.run,
@@ -153,8 +160,8 @@ def record_outcome(claim, result):
     if result is TIMED_OUT:
         timeout = claim.run.step_timeout or scoria_settings.STEP_TIMEOUT
         decision = Failed({"reason": "timeout", "timeout_seconds": timeout})
-    elif isinstance(result, Failed):
-        decision = result
+    elif isinstance(result, _MissingHandler):
+        decision = Failed(exception_error(result.error, reason="handler_not_found"))
     else:
         decision = decide(result)
     next_claim = None
