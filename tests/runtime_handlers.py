@@ -201,3 +201,15 @@ class RecordingBackend(DummyBackend):
         with _lock:
             ENQUEUED.append(tuple(args))
         return super().enqueue(task, args, kwargs)
+
+
+def blank_approval(ctx):
+    return scoria.wait_for_approval("  ")
+
+
+def blank_failure(ctx):
+    return scoria.fail("")
+
+
+def payload_echo(ctx):
+    return {"payload": ctx.payload, "metadata_keys": sorted(ctx.metadata)}

@@ -374,3 +374,23 @@ def test_a_cancel_while_the_handler_runs_discards_its_result():
     assert only_step(summary).status == "cancelled"
     assert scoria.get_run(summary.run_id).status == "cancelled"
     assert event_types(summary)[-1] == "late_result_discarded"
+
+
+@pytest.mark.parametrize(
+    "handler", [runtime_handlers.blank_approval, runtime_handlers.blank_failure]
+)
+def test_a_malformed_outcome_fails_with_invalid_outcome(handler):
+    summary = start(handler)
+    assert summary.status == "failed"
+    assert only_step(summary).error["reason"] == "invalid_outcome"
+
+
+def test_ctx_payload_is_the_guide_payload():
+    summary = start(
+        runtime_handlers.payload_echo,
+        runtime={"metadata": {"payload": {"prompt": "hello"}, "channel": "web"}},
+    )
+    assert only_step(summary).output == {
+        "payload": {"prompt": "hello"},
+        "metadata_keys": ["channel", "identity", "payload", "runtime"],
+    }
