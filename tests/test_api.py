@@ -410,3 +410,16 @@ def test_handoff_validation_errors(who, change, code, field):
     assert response.status_code == 400, response.content
     assert (response.json()["code"], response.json()["field"]) == (code, field)
     assert not Run.objects.exists()
+
+
+def test_resume_retries_a_failed_run(who, settings):
+    settings.SCORIA_HANDLERS = {"boom": "tests.handlers.boom"}
+    client = client_for(who.member)
+    body = {"initial_step": {"kind": "boom", "role_id": "w"}}
+    failed = client.post(API + "runs/", body, format="json").json()
+    assert failed["status"] == "failed"
+    response = client.post(f"{API}runs/{failed['run_id']}/resume/", {}, format="json")
+    assert (response.status_code, response.json()["run_id"]) == (200, failed["run_id"])
+    [step] = client.get(f"{API}runs/{failed['run_id']}/steps/").json()["results"]
+    assert (step["attempt"], step["status"]) == (2, "failed")
+    assert Run.objects.count() == 1
