@@ -36,7 +36,9 @@ def reset_tables():
 # -- single process, interleaved so that machine noise hits every case alike ---------------
 
 
-def single_process(n, rounds=4):
+def single_process(n, rounds=4, between_rounds=None):
+    """Every case, ``rounds`` times in turn; ``between_rounds()`` (the peers) runs after each
+    round, so that the same machine noise reaches scoria, its baselines and its peers."""
     raw = baselines.RawDB()
     cases = {
         "raw_transition": (
@@ -58,6 +60,8 @@ def single_process(n, rounds=4):
         for name, (op, prepare) in cases.items():
             factor = 5 if "transition" in name else 1  # transitions are short: more of them
             samples[name].append(measure(name, op, per_round * factor, prepare=prepare))
+        if between_rounds is not None:
+            between_rounds(per_round)
     raw.close()
     return {name: _merge(name, parts).as_dict() for name, parts in samples.items()}
 
@@ -68,6 +72,38 @@ def _merge(name, parts):
     # Latencies are not kept per call across rounds: report the worst round's p99, median p50.
     p50 = sorted(p.p50_ms for p in parts)[len(parts) // 2]
     return Result(name, ops, seconds, p50_ms=p50, p99_ms=max(p.p99_ms for p in parts))
+
+
+class PeerRounds:
+    """Runs the peer scripts (bench venv) for one round each time it is called."""
+
+    def __init__(self, options):
+        self.options = options
+        self.rounds = []
+
+    def __call__(self, per_round):
+        from .run import run_peers
+
+        self.rounds.append(run_peers(self.options, iterations=per_round))
+
+    def merged(self):
+        if not self.rounds:
+            return {"skipped": "no round ran"}
+        merged = {}
+        for key, first in self.rounds[0].items():
+            parts = [r.get(key) for r in self.rounds]
+            if not all(isinstance(p, dict) and "ops_per_s" in p for p in parts):
+                merged[key] = next((p for p in parts if not (p or {}).get("ops_per_s")), first)
+                continue
+            result = _merge(first["name"], [Result(**_fields(p)) for p in parts]).as_dict()
+            result["version"] = first.get("version")
+            merged[key] = result
+        return merged
+
+
+def _fields(part):
+    keys = ("name", "ops", "seconds", "p50_ms", "p99_ms", "errors")
+    return {key: part[key] for key in keys}
 
 
 # -- statements, commits, Python calls -----------------------------------------------------
@@ -213,7 +249,13 @@ def run_all(options):
 
     reset_tables()
     results["accounting"] = phase("accounting", accounting)
-    results["single"] = phase("single process", lambda: single_process(options.iterations))
+    peers = PeerRounds(options) if connection.vendor == "postgresql" else None
+    results["single"] = phase(
+        "single process" + (" with the peers in turn" if peers else ""),
+        lambda: single_process(options.iterations, between_rounds=peers),
+    )
+    if peers is not None:
+        results["peers"] = peers.merged()
     results["profile"] = phase("profile", profile_lifecycle)
     results["concurrent"] = phase(
         "8 writer processes",

@@ -34,7 +34,6 @@ def parse_args(argv=None):
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--per-process", type=int, help="lifecycles per concurrent process")
     parser.add_argument("--worker-runs", type=int, help="lifecycles enqueued for db_workers")
-    parser.add_argument("--peer-iterations", type=int)
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--skip-workers", action="store_true")
     parser.add_argument("--skip-peers", action="store_true")
@@ -48,7 +47,6 @@ def parse_args(argv=None):
         "scale_iterations": 100 if quick else 500,
         "per_process": 10 if quick else 40,
         "worker_runs": 20 if quick else 120,
-        "peer_iterations": 30 if quick else 300,
     }
     for key, value in defaults.items():
         if getattr(options, key) is None:
@@ -108,17 +106,17 @@ def ensure_bench_database():
             conn.execute("CREATE DATABASE scoria_bench")
 
 
-def run_peers(options):
+def run_peers(options, iterations=None):
     """DBOS and LangGraph in the bench venv; a peer that cannot run says exactly why."""
+    iterations = iterations or 100
     if options.skip_peers:
         return {"skipped": "--skip-peers"}
     if not PEER_PYTHON.exists():
         return {"skipped": f"{PEER_PYTHON} does not exist: run bench/run.sh to create it"}
     out = {}
     for script in ("dbos_case.py", "langgraph_case.py"):
-        print(f"  [peers] {script} ...", flush=True)
         done = subprocess.run(
-            [str(PEER_PYTHON), script, PG_ADMIN_URL, str(options.peer_iterations)],
+            [str(PEER_PYTHON), script, PG_ADMIN_URL, str(iterations)],
             cwd=BENCH / "peers",
             capture_output=True,
             text=True,
@@ -133,6 +131,11 @@ def run_peers(options):
         except (ValueError, IndexError) as exc:
             out[script] = {"error": f"{exc}; stderr tail: {done.stderr.strip()[-800:]}"}
     return out
+
+
+def _get_peers(payload):
+    pg = payload["databases"].get("postgres") or {}
+    return pg.pop("peers", None) or {"skipped": pg.get("error", "PostgreSQL run failed")}
 
 
 def child(options):
@@ -172,8 +175,8 @@ def main(argv=None):
             continue
         payload["databases"][db] = json.loads(out.read_text())
         out.unlink()
-    if "postgres" in dbs:
-        payload["peers"] = run_peers(options)
+    # The peers ran inside the PostgreSQL child, in turn with scoria's own cases.
+    payload["peers"] = _get_peers(payload) if "postgres" in dbs else None
     payload["targets"] = report.targets(payload)
     payload["total_seconds"] = round(time.perf_counter() - started, 1)
     text = report.render(payload)

@@ -4,8 +4,11 @@ the approval round trip, and the same lifecycle through ``db_worker`` processes.
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+from django.db import transaction
 
 import scoria_django as scoria
 
@@ -48,28 +51,28 @@ def _worker_env():
     return env
 
 
-def start_workers(count):
+def start_workers(count, log_dir):
+    """Start ``count`` db_worker processes and wait until each one says it is polling."""
     command = [
-        sys.executable,
-        "-m",
-        "django",
-        "db_worker",
-        "--backend",
-        "db",
-        "--interval",
-        "0.01",
-        "--no-startup-delay",
-    ]
-    return [
-        subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=_worker_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(count)
-    ]
+        sys.executable, "-m", "django", "db_worker", "--backend", "db",
+        "--interval", "0.01", "--no-startup-delay", "--verbosity", "1",
+    ]  # fmt: skip
+    logs = [Path(log_dir) / f"worker-{i}.log" for i in range(count)]
+    processes = []
+    for log in logs:
+        with log.open("w") as out:
+            processes.append(
+                subprocess.Popen(
+                    command, cwd=ROOT, env=_worker_env(), stdout=out, stderr=subprocess.STDOUT
+                )
+            )
+    deadline = time.monotonic() + 60
+    while not all("Starting worker" in log.read_text() for log in logs):
+        if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+            stop_workers(processes)
+            raise RuntimeError(f"db_worker did not start: {logs[0].read_text()[-500:]}")
+        time.sleep(0.05)
+    return processes
 
 
 def stop_workers(workers):
@@ -84,32 +87,44 @@ def stop_workers(workers):
 
 
 def worker_lifecycles(workers, runs, *, stall=30):
-    """Enqueue ``runs`` 3-step lifecycles for ``workers`` db_worker processes; time until all
-    are completed. Returns (seconds, completed, failed)."""
+    """``runs`` 3-step lifecycles through ``workers`` db_worker processes.
+
+    The workers start and poll first; then every run is enqueued in one transaction. The
+    time counted is from the first step a worker claimed to the last run completed
+    (timestamps the workers wrote). Returns (seconds, completed, failed).
+    """
+    from django.db.models import Max, Min
     from django.test import override_settings
 
-    from scoria_django.models import Run
+    from scoria_django.models import Run, Step
 
     session = f"bench-workers-{workers}-{time.monotonic_ns()}"
-    processes = start_workers(workers)
-    try:
-        time.sleep(1.5)  # let the workers import Django and start polling
-        started = time.perf_counter()
-        with override_settings(SCORIA_TASK_BACKEND="db"):
-            for _ in range(runs):
-                scoria.start_run({**IDENTITY, "session_id": session}, initial_step=CHAIN_STEP)
-        # Give up when nothing finishes for ``stall`` seconds (a broken worker set-up).
-        finished, progress_at = 0, time.monotonic()
-        while finished < runs and time.monotonic() - progress_at < stall:
-            time.sleep(0.02)
-            now_finished = Run.objects.filter(
-                session_id=session, status__in=["completed", "failed"]
-            ).count()
-            if now_finished > finished:
-                finished, progress_at = now_finished, time.monotonic()
-        seconds = time.perf_counter() - started
-        completed = Run.objects.filter(session_id=session, status="completed").count()
-        failed = Run.objects.filter(session_id=session).exclude(status="completed").count()
-    finally:
-        stop_workers(processes)
-    return seconds, completed, failed
+    with tempfile.TemporaryDirectory() as log_dir:
+        processes = start_workers(workers, log_dir)
+        try:
+            # One transaction: every task is enqueued at its commit, while all workers poll.
+            with override_settings(SCORIA_TASK_BACKEND="db"), transaction.atomic():
+                for _ in range(runs):
+                    scoria.start_run({**IDENTITY, "session_id": session}, initial_step=CHAIN_STEP)
+            _wait_for(session, runs, stall)
+        finally:
+            stop_workers(processes)
+    first = Step.objects.filter(run__session_id=session).aggregate(t=Min("started_at"))["t"]
+    last = Run.objects.filter(session_id=session).aggregate(t=Max("completed_at"))["t"]
+    completed = Run.objects.filter(session_id=session, status="completed").count()
+    seconds = (last - first).total_seconds() if first and last else float("nan")
+    return seconds, completed, runs - completed
+
+
+def _wait_for(session, runs, stall):
+    """Until ``runs`` runs of ``session`` finished, or nothing finished for ``stall`` seconds."""
+    from scoria_django.models import Run
+
+    finished, progress_at = 0, time.monotonic()
+    while finished < runs and time.monotonic() - progress_at < stall:
+        time.sleep(0.05)
+        now_finished = Run.objects.filter(
+            session_id=session, status__in=["completed", "failed"]
+        ).count()
+        if now_finished > finished:
+            finished, progress_at = now_finished, time.monotonic()
