@@ -46,7 +46,7 @@ def parse_args(argv=None):
         "iterations": 40 if quick else 400,
         "scale_iterations": 100 if quick else 500,
         "per_process": 10 if quick else 40,
-        "worker_runs": 20 if quick else 120,
+        "worker_runs": 20 if quick else 300,
     }
     for key, value in defaults.items():
         if getattr(options, key) is None:
