@@ -12,6 +12,9 @@ from celery.signals import task_prerun
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.workers.worker_settings")
 
 BROKER_URL = os.environ.get("SCORIA_CELERY_BROKER", "redis://127.0.0.1:6379/8")
+# Every key this test run (and its workers) touches starts with this prefix, so test runs
+# sharing the Redis never see or clean up each other's messages.
+KEY_PREFIX = os.environ.setdefault("SCORIA_CELERY_PREFIX", f"scoria-tests-{os.getpid()}:")
 
 app = Celery("scoria_tests")
 app.conf.update(
@@ -23,6 +26,7 @@ app.conf.update(
         # timeout shows its redelivery within the test's time.
         "unacked_restore_interval": 1,
         "unacked_restore_throttle": 1,
+        "global_keyprefix": KEY_PREFIX,
     },
     task_ignore_result=True,
     worker_prefetch_multiplier=1,

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
 
+from .checker import describe_running
 from .harness import REPO, Fleet
 
 LEASE = 1.5
@@ -94,20 +95,34 @@ def fleet(worker_settings, tmp_path):
         yield start
     finally:
         for workers in fleets:
+            sys.stderr.write(_ps(workers))
             workers.stop()
+        sys.stderr.write("--- still running\n" + "\n".join(describe_running()) + "\n")
         for workers in fleets:
             sys.stderr.write(workers.logs())
         sys.stderr.write(f"--- last deliveries\n{deliveries(tmp_path)[-10:]}\n")
         if any(workers.transport == "celery" for workers in fleets):
-            redis_client().flushdb()
+            sys.stderr.write(f"--- broker keys\n{broker_keys()}\n")
+            clear_broker()
 
 
 def _celery_settings():
     """A fresh queue per test, named in TASKS so the backend publishes to it explicitly."""
-    redis_client().flushdb()
+    clear_broker()
     queue = f"scoria-tests-{uuid.uuid4().hex[:8]}"
     tasks = {**TASKS, "celery": {**TASKS["celery"], "QUEUES": [queue]}}
     return {"TASKS": tasks, "SCORIA_TASK_QUEUE": queue}
+
+
+def _ps(workers):
+    """What each worker process was doing, for a failed test's report."""
+    import subprocess
+
+    sids = ",".join(str(proc.pid) for proc in workers.spawned)
+    if not sids:
+        return ""
+    ps = ["ps", "-o", "pid,ppid,stat,wchan:20,etime,args", "--sid", sids]
+    return "--- processes\n" + subprocess.run(ps, capture_output=True, text=True).stdout
 
 
 def redis_client():
@@ -116,6 +131,26 @@ def redis_client():
     from .celery_app import BROKER_URL
 
     return redis.Redis.from_url(BROKER_URL)
+
+
+def broker_keys():
+    """This test run's keys in the broker (see ``celery_app.KEY_PREFIX``), with their types."""
+    from .celery_app import KEY_PREFIX
+
+    redis = redis_client()
+    return {key.decode(): redis.type(key).decode() for key in redis.keys(f"{KEY_PREFIX}*")}
+
+
+def queue_length(queue):
+    from .celery_app import KEY_PREFIX
+
+    return redis_client().llen(f"{KEY_PREFIX}{queue}")
+
+
+def clear_broker():
+    keys = list(broker_keys())
+    if keys:
+        redis_client().delete(*keys)
 
 
 Delivery = namedtuple("Delivery", "task_id pid run_id step_id")

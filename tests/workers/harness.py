@@ -54,7 +54,7 @@ class Fleet:
             "worker",
             "--pool=prefork",
             f"--concurrency={self.concurrency}",
-            "--loglevel=WARNING",
+            "--loglevel=INFO",
             f"--hostname={name}@scoria-tests",
             f"--queues={self.env['SCORIA_CELERY_QUEUE']}",
             "--without-gossip",

@@ -14,7 +14,8 @@ from scoria_django.contrib.celery import TASK_NAME
 from scoria_django.contrib.celery.tasks import run_task
 
 from . import tasks
-from .celery_app import BROKER_URL
+from .celery_app import KEY_PREFIX
+from .conftest import broker_keys, clear_broker, queue_length, redis_client
 
 try:
     from django.tasks import task_backends
@@ -39,26 +40,26 @@ TASKS = {
 @pytest.fixture
 def broker():
     client = pytest.importorskip("redis")
-    redis = client.Redis.from_url(BROKER_URL)
     try:
-        redis.ping()
+        redis_client().ping()
     except client.exceptions.ConnectionError:
         pytest.skip("needs the local Redis on 127.0.0.1:6379")
-    redis.flushdb()
+    clear_broker()
     with override_settings(TASKS=TASKS):
-        yield redis
-    redis.flushdb()
+        yield
+    clear_broker()
     tasks.CALLS.clear()
 
 
-def messages(redis, queue):
-    return [json.loads(raw) for raw in redis.lrange(queue, 0, -1)]
+def messages(queue):
+    raw = redis_client().lrange(f"{KEY_PREFIX}{queue}", 0, -1)
+    return [json.loads(item) for item in raw]
 
 
 def test_enqueue_publishes_the_task_by_name(broker):
     result = tasks.remember.using(backend="celery", queue_name=QUEUE).enqueue("hello")
 
-    [message] = messages(broker, QUEUE)
+    [message] = messages(QUEUE)
     assert message["headers"]["task"] == TASK_NAME
     assert message["headers"]["id"] == result.id
     args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
@@ -72,14 +73,14 @@ def test_enqueue_publishes_the_task_by_name(broker):
 
 def test_default_queue_goes_to_celerys_default_queue(broker):
     tasks.remember.using(backend="celery").enqueue(1)
-    assert len(messages(broker, "celery")) == 1
-    assert messages(broker, QUEUE) == []
+    assert len(messages("celery")) == 1
+    assert messages(QUEUE) == []
 
 
 def test_tasks_taking_context_are_refused(broker):
     with pytest.raises(InvalidTask, match="context"):
         tasks.with_context.using(backend="celery").enqueue(1)
-    assert broker.keys("*") == []
+    assert broker_keys() == {}
 
 
 def test_the_celery_task_calls_the_named_django_task():
@@ -101,9 +102,9 @@ def test_a_rolled_back_start_publishes_nothing(broker):
         with pytest.raises(RuntimeError), transaction.atomic():
             scoria.start_run(identity, initial_step=step)
             raise RuntimeError("roll back")
-        assert broker.llen("celery") == 0
+        assert queue_length("celery") == 0
         run = scoria.start_run(identity, initial_step=step)
-    [message] = messages(broker, "celery")
+    [message] = messages("celery")
     args, _, _ = json.loads(base64.b64decode(message["body"]))
     assert args == ["scoria_django.tasks.execute_step", [run.run_id, run.current_step_id], {}]
     assert scoria.get_run(run.run_id).status == "running"  # queued, waiting for a worker

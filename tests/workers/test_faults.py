@@ -14,7 +14,7 @@ from django_tasks_db.models import DBTaskResult
 import scoria_django as scoria
 from scoria_django.models import Step
 
-from .conftest import LEASE, deliveries, recover, redis_client
+from .conftest import LEASE, deliveries, queue_length, recover
 from .harness import wait_for_mark, wait_until
 from .runs import IDENTITY, events, start, step_status
 
@@ -117,7 +117,7 @@ def test_handler_crashing_its_worker_fails_after_max_attempts(fleet, marks, tmp_
         # The last crash handed its message back (reject_on_worker_lost): let it drain.
         queue = workers.env["SCORIA_CELERY_QUEUE"]
         wait_until(
-            lambda: redis_client().llen(queue) == 0,
+            lambda: queue_length(queue) == 0,
             timeout=20,
             what="the handed-back message to be consumed",
         )
@@ -126,7 +126,7 @@ def test_handler_crashing_its_worker_fails_after_max_attempts(fleet, marks, tmp_
     for _ in range(3):
         supervise_and_recover()
         if transport == "celery":
-            assert redis_client().llen(queue) == 0  # a publish would be there already
+            assert queue_length(queue) == 0  # a publish would be there already
     assert wakeups() == enqueued
     assert Step.objects.get(pk=step_id).status == "failed"
     assert len(events(step_id, "step_claimed")) == 3
