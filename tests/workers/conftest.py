@@ -97,13 +97,16 @@ def fleet(worker_settings, tmp_path):
         for workers in fleets:
             sys.stderr.write(_ps(workers))
             workers.stop()
-        sys.stderr.write("--- still running\n" + "\n".join(describe_running()) + "\n")
-        for workers in fleets:
-            sys.stderr.write(workers.logs())
-        sys.stderr.write(f"--- last deliveries\n{deliveries(tmp_path)[-10:]}\n")
-        if any(workers.transport == "celery" for workers in fleets):
-            sys.stderr.write(f"--- broker keys\n{broker_keys()}\n")
-            clear_broker()
+        try:
+            # Shown by pytest only when the test failed.
+            sys.stderr.write("--- still running\n" + "\n".join(describe_running()) + "\n")
+            for workers in fleets:
+                sys.stderr.write(workers.logs())
+            sys.stderr.write(f"--- last deliveries\n{deliveries(tmp_path)[-10:]}\n")
+        finally:
+            if any(workers.transport == "celery" for workers in fleets):
+                sys.stderr.write(f"--- broker keys\n{broker_keys()}\n")
+                clear_broker()
 
 
 def _celery_settings():
