@@ -162,8 +162,15 @@ def main(argv=None):
         "databases": {},
     }
     RESULTS.mkdir(exist_ok=True)
-    passthrough = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--db"]
-    passthrough = [a for a in passthrough if a not in ("sqlite", "postgres", "both")]
+    # Every option but --db goes to the children as given.
+    given = list(argv if argv is not None else sys.argv[1:])
+    passthrough = []
+    while given:
+        arg = given.pop(0)
+        if arg == "--db":
+            del given[:1]  # its value
+        elif not arg.startswith("--db="):
+            passthrough.append(arg)
     if "postgres" in dbs:
         ensure_bench_database()
     for db in dbs:
