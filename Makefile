@@ -73,3 +73,6 @@ demo: $(STAMP)
 	$(DEMO_MANAGE) demo_operator
 	@echo "Example project: http://$(DEMO_ADDR)/  API: http://$(DEMO_ADDR)/api/scoria/  admin: http://$(DEMO_ADDR)/admin/"
 	$(DEMO_MANAGE) runserver $(DEMO_ADDR)
+
+# Benchmarks (not tests): `make bench`, or `make bench BENCH_ARGS=--quick`.
+include bench/Makefile.mk
