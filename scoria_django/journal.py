@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from django.db import transaction
 from django.utils import timezone
 
-from . import states
+from . import sql, states
 from .exceptions import ConcurrentUpdate, InvalidStatusTransition, NotFound
 from .ids import parse_uuid
 
@@ -96,26 +96,27 @@ class RunJournal:
         self._after_commit.append(lambda: signal.send(sender=Run, **kwargs))
 
     def flush(self):
-        from .models import Event, Run, Step
+        from .models import Run
 
+        # Ready SQL (``sql.py``): these statements run on every step of every run.
         if self.new:
             self.run.created_at = self.run.updated_at = self.now
-            self.run.save(force_insert=True)
+            sql.insert([self.run])
         elif self._events or self._run_fields:
             self.run.updated_at = self.now
-            updated = Run.objects.filter(
-                pk=self.run.pk, last_event_sequence=self._seen_event_sequence
-            ).update(
-                **self._run_fields,
-                last_event_sequence=self.run.last_event_sequence,
-                updated_at=self.now,
+            updated = sql.update(
+                Run,
+                {"id": self.run.pk, "last_event_sequence": self._seen_event_sequence},
+                {
+                    **self._run_fields,
+                    "last_event_sequence": self.run.last_event_sequence,
+                    "updated_at": self.now,
+                },
             )
             if updated != 1:
                 raise ConcurrentUpdate(f"run {self.run.pk} changed while this transaction held it")
-        if self._steps:
-            Step.objects.bulk_create(self._steps)
-        if self._events:
-            Event.objects.bulk_create(self._events)
+        sql.insert(self._steps)
+        sql.insert(self._events)
         for write in self._after_flush:
             write()
         for callback in self._after_commit:
@@ -127,7 +128,7 @@ def lock_run(run_id, *, missing=NotFound):
     from .models import Run
 
     pk = parse_uuid(run_id)
-    run = Run.objects.select_for_update().filter(pk=pk).first() if pk else None
+    run = sql.fetch(Run, {"id": pk}, for_update=True) if pk else None
     if run is None:
         raise missing(f"run {run_id!s} does not exist")
     return run

@@ -10,7 +10,7 @@ import uuid
 from django.db import IntegrityError, models
 from django.utils import timezone
 
-from . import states
+from . import sql, states
 from .exceptions import (
     ActiveSteps,
     AlreadyExists,
@@ -323,7 +323,7 @@ class StepManager(models.Manager.from_queryset(StepQuerySet)):
 
     def _locked_step(self, run, step_id):
         pk = parse_uuid(step_id)
-        step = self.filter(pk=pk, run_id=run.pk).first() if pk else None
+        step = sql.fetch(self.model, {"id": pk, "run_id": run.pk}) if pk else None
         if step is None:
             raise NotFound(f"step {step_id!s} does not exist in run {run.pk}")
         return step
@@ -351,8 +351,8 @@ def move_step(
         fields.setdefault("claim_token", None)
         fields.setdefault("lease_expires_at", None)
     fields["updated_at"] = journal.now
-    updated = (
-        type(step).objects.filter(pk=step.pk, status=step.status).update(status=target, **fields)
+    updated = sql.update(
+        type(step), {"id": step.pk, "status": step.status}, {"status": target, **fields}
     )
     if updated != 1:
         raise InvalidStatusTransition(step.status, target, detail="the step changed concurrently")

@@ -1,6 +1,6 @@
 """``resume_run`` and ``cancel_run``: operator and host control of one exact run."""
 
-from .. import signals
+from .. import signals, sql
 from ..exceptions import InvalidRunId, NotResumable
 from ..identity import identity as make_identity
 from ..ids import parse_uuid
@@ -42,7 +42,7 @@ def resume_run(run_id, *, handlers=None, identity=None, input=None):
             raise NotResumable(f"run {pk} is {run.status}; only waiting or failed runs resume")
         if resolved:
             journal.set_run(handlers={**run.handlers, **resolved})
-        steps = list(Step.objects.filter(run_id=pk, status=from_status).order_by("sequence"))
+        steps = sql.fetch_all(Step, {"run_id": pk, "status": from_status}, order_by=["sequence"])
         # Registered before the dispatches: receivers hear of the resume before any outcome.
         journal.signal(
             signals.run_resumed,

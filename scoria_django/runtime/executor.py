@@ -14,7 +14,7 @@ import uuid
 
 from django.db import close_old_connections, connections
 
-from .. import signals
+from .. import signals, sql
 from ..exceptions import NotFound
 from ..ids import parse_uuid
 from ..journal import locked_run
@@ -25,7 +25,7 @@ from .decisions import Completed, Failed, Waiting, decide, exception_error
 from .dispatch import dispatch_after_commit
 from .handlers import handler_path, load_handler
 from .handoffs import record_handoff
-from .leases import Claim, lease_expiry
+from .leases import Claim, ready_lease_expiry
 
 logger = logging.getLogger(__name__)
 
@@ -58,19 +58,23 @@ def claim_step(run_id, step_id):
             run = journal.run
             if run.status not in (RunStatus.RUNNING, RunStatus.WAITING_FOR_APPROVAL):
                 return None
-            step = Step.objects.filter(pk=step_pk, run_id=run.pk).first()
+            step = sql.fetch(Step, {"id": step_pk, "run_id": run.pk})
             if step is None or step.status != StepStatus.QUEUED:
                 return None
             path = handler_path(run.handlers, step.kind)
             if path is None:
                 return None
             token = uuid.uuid4()
-            claimed = Step.objects.filter(pk=step.pk, status=StepStatus.QUEUED).update(
-                status=StepStatus.RUNNING,
-                claim_token=token,
-                lease_expires_at=lease_expiry(),
-                started_at=step.started_at or journal.now,
-                updated_at=journal.now,
+            claimed = sql.update(
+                Step,
+                {"id": step.pk, "status": StepStatus.QUEUED},
+                {
+                    "status": StepStatus.RUNNING,
+                    "claim_token": token,
+                    "lease_expires_at": ready_lease_expiry(),
+                    "started_at": step.started_at or journal.now,
+                    "updated_at": journal.now,
+                },
             )
             if claimed != 1:
                 return None
@@ -201,7 +205,7 @@ def _write_step(journal, claim, decision):
         updated_at=journal.now,
         completed_at=journal.now if terminal else None,
     )
-    if claim.held().update(**fields) != 1:
+    if sql.update(type(step), claim.held_where(), fields) != 1:
         return False
     for name, value in fields.items():
         setattr(step, name, value)
@@ -244,7 +248,7 @@ def _advance_run(journal, claim, decision):
         new_steps.append(record_handoff(journal, step, decision.handoff))
     if new_steps:
         return _continue_with(journal, claim, new_steps)
-    if not Step.objects.filter(run_id=run.pk, status__in=_ACTIVE).exists():
+    if not sql.exists(Step, {"run_id": run.pk, "status": _ACTIVE}):
         journal.move_run(RunStatus.COMPLETED, output=decision.output)
         journal.record("run_completed", run_status=str(RunStatus.COMPLETED))
         journal.signal(signals.run_finished, status=str(RunStatus.COMPLETED))
@@ -285,7 +289,7 @@ def _continue_with(journal, claim, new_steps):
         if next_claim is None:
             token = uuid.uuid4()
             new.status, new.claim_token = StepStatus.RUNNING, token
-            new.lease_expires_at, new.started_at = lease_expiry(), journal.now
+            new.lease_expires_at, new.started_at = ready_lease_expiry(), journal.now
             journal.set_run(current_step_id=new.pk)
             journal.record(
                 "step_claimed",

@@ -19,6 +19,13 @@ def lease_expiry(seconds=None):
     )
 
 
+def ready_lease_expiry(seconds=None):
+    """The same expiry for the ready-SQL writers of ``sql.py`` (compiled once)."""
+    from ..sql import DbNowPlus
+
+    return DbNowPlus(scoria_settings.LEASE_SECONDS if seconds is None else seconds)
+
+
 @dataclass
 class Claim:
     """A worker's hold on one running step: valid while ``claim_token`` matches."""
@@ -29,12 +36,13 @@ class Claim:
     handler_path: str | None = None
     extra: dict = field(default_factory=dict)
 
+    def held_where(self):
+        return {"id": self.step.pk, "claim_token": self.token, "status": StepStatus.RUNNING}
+
     def held(self):
         from ..models import Step
 
-        return Step.objects.filter(
-            pk=self.step.pk, claim_token=self.token, status=StepStatus.RUNNING
-        )
+        return Step.objects.filter(**self.held_where())
 
     def renew(self):
         return self.held().update(lease_expires_at=lease_expiry()) == 1

@@ -1,5 +1,6 @@
 """Reads: summaries and the curated detail. A malformed id is simply ``not_found``."""
 
+from .. import sql
 from ..exceptions import InvalidFilter, NotFound
 from ..ids import parse_uuid
 from ..records import (
@@ -16,7 +17,7 @@ def _run(run_id):
     from ..models import Run
 
     pk = parse_uuid(run_id)
-    run = Run.objects.filter(pk=pk).first() if pk else None
+    run = sql.fetch(Run, {"id": pk}) if pk else None  # a hot read: ready SQL
     if run is None:
         raise NotFound(f"run {run_id!s} does not exist")
     return run
