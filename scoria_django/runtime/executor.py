@@ -8,11 +8,12 @@ the worker continues without another round trip through the task backend.
 """
 
 import logging
+import queue
 import threading
 import time
 import uuid
 
-from django.db import close_old_connections, connections
+from django.db import OperationalError, close_old_connections, connections
 
 from .. import signals, sql
 from ..exceptions import NotFound
@@ -40,10 +41,16 @@ class _MissingHandler:
 
 
 def execute(run_id, step_id):
-    claim = claim_step(run_id, step_id)
-    while claim is not None:
-        result = invoke(claim)
-        claim = record_outcome(claim, result)
+    claim, worker = claim_step(run_id, step_id), None
+    try:
+        while claim is not None:
+            if worker is None or worker.abandoned:
+                worker = _HandlerThread()
+            result = invoke(claim, worker)
+            claim = record_outcome(claim, result)
+    finally:
+        if worker is not None and not worker.abandoned:
+            worker.stop()
 
 
 def claim_step(run_id, step_id):
@@ -117,8 +124,6 @@ class _HandlerCall:
         except Exception:
             # Evidence only: the step's outcome (timeout) is already recorded.
             logger.exception("could not record a late result step=%s", self.claim.step.pk)
-        finally:
-            connections.close_all()
 
     def abandon(self):
         """Give up waiting; False if the handler finished in the meantime."""
@@ -129,32 +134,64 @@ class _HandlerCall:
             return True
 
 
-def invoke(claim):
-    """Run the handler with its timeout, renewing the lease while it is alive."""
+class _HandlerThread:
+    """One thread running the handlers of consecutive steps, so a continuing worker does
+    not start a thread per step. A handler abandoned at its timeout keeps the thread:
+    it finishes there (its result discarded) and the thread ends; the caller takes a
+    new one (``abandoned``)."""
+
+    def __init__(self):
+        self.abandoned = False
+        self._calls = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="scoria-step")
+        self._thread.start()
+
+    def submit(self, call, handler, ctx):
+        self._thread.name = f"scoria-step-{call.claim.step.pk}"
+        self._calls.put((call, handler, ctx))
+
+    def stop(self):
+        self._calls.put(None)
+
+    def _loop(self):
+        try:
+            while (item := self._calls.get()) is not None:
+                call, handler, ctx = item
+                call.run(handler, ctx)
+                if call.abandoned:
+                    return
+        finally:
+            connections.close_all()
+
+
+def invoke(claim, worker=None):
+    """Run the handler (on ``worker``, or a thread of its own) with its timeout, renewing
+    the lease while it is alive."""
     from ..conf import scoria_settings
 
     try:
         handler = load_handler(claim.handler_path)
     except ImportError as exc:
         return _MissingHandler(exc)
+    own = worker is None
+    worker = _HandlerThread() if own else worker
     call = _HandlerCall(claim)
-    thread = threading.Thread(
-        target=call.run,
-        args=(handler, StepContext(claim)),
-        daemon=True,
-        name=f"scoria-step-{claim.step.pk}",
-    )
     timeout = claim.run.step_timeout or scoria_settings.STEP_TIMEOUT
     renew_every = max(scoria_settings.LEASE_SECONDS / 3, 0.05)
     deadline = time.monotonic() + timeout
-    thread.start()
-    while not call.done.wait(max(min(renew_every, deadline - time.monotonic()), 0)):
-        if time.monotonic() >= deadline:
-            if call.abandon():
-                return TIMED_OUT
-            break
-        claim.renew()
-    return call.result
+    worker.submit(call, handler, StepContext(claim))
+    try:
+        while not call.done.wait(max(min(renew_every, deadline - time.monotonic()), 0)):
+            if time.monotonic() >= deadline:
+                if call.abandon():
+                    worker.abandoned = True
+                    return TIMED_OUT
+                break
+            claim.renew()
+        return call.result
+    finally:
+        if own:
+            worker.stop()
 
 
 def record_outcome(claim, result):
@@ -306,13 +343,24 @@ def _continue_with(journal, claim, new_steps):
 def discard_late_result(claim, *, reason):
     """Evidence that a handler finished after its claim was given up."""
     close_old_connections()
-    try:
-        with locked_run(claim.run.pk) as journal:
-            journal.record(
-                "late_result_discarded",
-                step_id=claim.step.pk,
-                attempt=claim.step.attempt,
-                reason=reason,
-            )
-    except NotFound:
-        pass
+    for attempt in range(LATE_RESULT_ATTEMPTS):
+        try:
+            with locked_run(claim.run.pk) as journal:
+                journal.record(
+                    "late_result_discarded",
+                    step_id=claim.step.pk,
+                    attempt=claim.step.attempt,
+                    reason=reason,
+                )
+            return
+        except NotFound:
+            return
+        except OperationalError:
+            # This write races whatever else touches the run at that moment; SQLite
+            # refuses a locked table at once (shared cache) or after its busy timeout.
+            if attempt == LATE_RESULT_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+LATE_RESULT_ATTEMPTS = 3
