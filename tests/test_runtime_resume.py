@@ -289,3 +289,16 @@ def test_a_terminal_run_cannot_be_cancelled():
         scoria.cancel_run(started.run_id)
     assert caught.value.code == "invalid_status_transition"
     assert scoria.get_run(started.run_id).status == "completed"
+
+
+def test_a_failed_run_without_a_failed_step_is_not_resumable():
+    """A host-failed run with no step to retry would otherwise sit in running for ever."""
+    run = Run.objects.start("s-nothing-to-retry")
+    Run.objects.fail(run.pk, {"reason": "host gave up"})
+
+    with pytest.raises(scoria.ScoriaConflict) as raised:
+        scoria.resume_run(run.pk)
+
+    assert raised.value.code == "not_resumable"
+    assert scoria.get_run(run.pk).status == "failed"
+    assert not Run.objects.get(pk=run.pk).events.filter(event_type="retry_requested").exists()

@@ -351,3 +351,14 @@ def test_importing_the_facade_loads_no_models_and_needs_no_settings():
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("runtime", [["a"], [("a", 1, 2)], [1, 2]])
+def test_a_runtime_list_that_is_not_pairs_is_invalid_option(runtime):
+    with pytest.raises(scoria.ScoriaValidationError) as raised:
+        scoria.start_run({"session_id": "s-bad-runtime"}, runtime=runtime)
+
+    assert raised.value.code == "invalid_option"
+    assert raised.value.field == "runtime"
+    assert scoria.list_runs_for_session("s-bad-runtime") == []

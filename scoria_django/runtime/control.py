@@ -43,6 +43,9 @@ def resume_run(run_id, *, handlers=None, identity=None, input=None):
         if resolved:
             journal.set_run(handlers={**run.handlers, **resolved})
         steps = sql.fetch_all(Step, {"run_id": pk, "status": from_status}, order_by=["sequence"])
+        if not steps:
+            # Nothing would run again: moving the run to running would strand it there.
+            raise NotResumable(f"run {pk} is {run.status} but has no {from_status} step")
         # Registered before the dispatches: receivers hear of the resume before any outcome.
         journal.signal(
             signals.run_resumed,
@@ -66,14 +69,6 @@ def resume_run(run_id, *, handlers=None, identity=None, input=None):
             )
             if handler_path(run.handlers, step.kind):
                 dispatch_after_commit(journal, step.pk)
-        if not steps:
-            journal.record(
-                event_type,
-                actor_id=actor_id,
-                run_status=str(RunStatus.RUNNING),
-                mode=mode,
-                input=input,
-            )
     return get_run(pk)
 
 

@@ -29,7 +29,12 @@ def _runtime_options(runtime):
     if runtime is None:
         return {}
     if isinstance(runtime, list | tuple):
-        runtime = dict(runtime)  # keyword-list form, as in the Phoenix guide
+        try:
+            runtime = dict(runtime)  # keyword-list form, as in the Phoenix guide
+        except (TypeError, ValueError):
+            raise InvalidOption(
+                "runtime must be a dict or a list of (option, value) pairs", field="runtime"
+            ) from None
     if not isinstance(runtime, dict):
         raise InvalidOption("runtime must be a dict", field="runtime")
     for key in runtime:
