@@ -54,7 +54,8 @@ class Run(models.Model):
             models.Index(
                 fields=["session_id", "-created_at", "-id"], name="scoria_run_session_newest"
             ),
-            models.Index(fields=["status", "-updated_at"], name="scoria_run_status"),
+            # Runs by status sort on (updated_at DESC, id): the index ends in the same order.
+            models.Index(fields=["status", "-updated_at", "id"], name="scoria_run_status_updated"),
             models.Index(fields=["tenant_id", "-created_at"], name="scoria_run_tenant"),
             models.Index(fields=["-updated_at", "id"], name="scoria_run_updated"),
         ]
