@@ -22,6 +22,25 @@ SUMMARY_FIELDS = (
     "completed_at",
 )
 
+# The run columns ``RunSummary.from_run`` reads: lists fetch only these (``.only()``),
+# not the JSON payloads a summary never shows.
+SUMMARY_COLUMNS = (
+    "id",
+    "session_id",
+    "thread_id",
+    "parent_run",
+    "status",
+    "actor_id",
+    "tenant_id",
+    "root_role_id",
+    "kind",
+    "current_step",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "completed_at",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class RunSummary:

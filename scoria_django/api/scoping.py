@@ -34,8 +34,13 @@ def visible_runs(request):
 
 def visible_run(request, run_id):
     """The caller's run, or ``not_found``: unknown, malformed and foreign ids look the same."""
+    from ..models import Run
+
     pk = parse_uuid(run_id)
-    run = visible_runs(request).filter(pk=pk).first() if pk else None
-    if run is None:
+    if pk is None:
         raise NotFound()
-    return run
+    try:
+        # ``get()``: a primary-key lookup needs no ORDER BY (``first()`` would add one).
+        return visible_runs(request).get(pk=pk)
+    except Run.DoesNotExist:
+        raise NotFound() from None
