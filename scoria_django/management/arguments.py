@@ -33,6 +33,16 @@ def positive_int(value):
     return number
 
 
+def positive_float(value):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not number > 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return number
+
+
 def json_value(value):
     try:
         return json.loads(value)

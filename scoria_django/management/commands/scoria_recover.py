@@ -1,32 +1,12 @@
 """``manage.py scoria_recover``: requeue steps whose worker vanished (see docs/execution.md)."""
 
-import argparse
 import time
 
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
+from scoria_django.management.arguments import positive_float, positive_int
 from scoria_django.runtime.recovery import recover
-
-
-def positive_float(value):
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not number > 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return number
-
-
-def positive_int(value):
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return number
 
 
 class Command(BaseCommand):
