@@ -7,6 +7,10 @@ SQLite in IMMEDIATE transaction mode, and the handlers registered by step kind.
 import os
 from pathlib import Path
 
+# Django 6 ships django.tasks; on Django 5.2 the django-tasks backport provides it. The
+# compat names pick whichever is installed, so the demo runs on both.
+from scoria_django.compat import IMMEDIATE_BACKEND, TASKS_APPS
+
 BASE_DIR = Path(__file__).resolve().parent
 
 # A fixed key is fine for a local demo served on 127.0.0.1; a real project reads it from
@@ -31,6 +35,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "scoria_django",
+    *TASKS_APPS,  # [] on Django 6; ["django_tasks"] (the backport's app) on Django 5.2
     "example_project.assistant",
 ]
 
@@ -72,7 +77,7 @@ DATABASES = {
 
 # Steps run inline after commit. Swap in a worker backend (docs/deployment.md) to run
 # them on other processes; nothing else changes.
-TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+TASKS = {"default": {"BACKEND": IMMEDIATE_BACKEND}}
 
 SCORIA_HANDLERS = {
     "approval": "example_project.assistant.handlers.draft_reply",

@@ -1,9 +1,6 @@
 """The ``django.tasks`` entry point: a thin wake-up. The database holds the truth."""
 
-try:
-    from django.tasks import task
-except ImportError:  # Django 5.2 with the django-tasks backport
-    from django_tasks import task
+from .compat import task
 
 
 @task

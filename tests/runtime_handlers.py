@@ -6,9 +6,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from django.tasks.backends.dummy import DummyBackend
-
 import scoria_django as scoria
+from scoria_django.compat import DummyBackend
 
 _lock = threading.Lock()
 CALLS = Counter()  # idempotency_key -> executions in this process

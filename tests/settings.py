@@ -5,6 +5,8 @@ import os
 
 import dj_database_url
 
+from scoria_django.compat import IMMEDIATE_BACKEND, TASKS_APPS
+
 SECRET_KEY = "scoria-tests-not-secret"
 DEBUG = False
 USE_TZ = True
@@ -22,6 +24,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "scoria_django",
+    *TASKS_APPS,  # Django 5.2: the django-tasks backport's app
 ]
 
 # The worker fault tests (tests/workers) enqueue into django-tasks-db's table.
@@ -67,7 +70,7 @@ else:
         }
     }
 
-TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+TASKS = {"default": {"BACKEND": IMMEDIATE_BACKEND}}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STATIC_URL = "/static/"

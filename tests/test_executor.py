@@ -5,16 +5,16 @@ import time
 
 import pytest
 from django.db import connections
-from django.tasks import default_task_backend
 from django.test import override_settings
 
 import scoria_django as scoria
+from scoria_django.compat import DUMMY_BACKEND, default_task_backend
 from scoria_django.models import Event, Run, Step
 from scoria_django.runtime.context import StepContext
 from scoria_django.runtime.executor import claim_step, execute, invoke, record_outcome
 from tests import handlers, runtime_handlers
 
-DUMMY_TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+DUMMY_TASKS = {"default": {"BACKEND": DUMMY_BACKEND}}
 pytestmark = pytest.mark.django_db(transaction=True)
 
 

@@ -17,15 +17,15 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.db.models.functions import Now
-from django.tasks import default_task_backend
 from django.test import override_settings
 
 import scoria_django as scoria
+from scoria_django.compat import DUMMY_BACKEND, default_task_backend
 from scoria_django.models import Step
 from tests import runtime_handlers
 
 ROOT = Path(__file__).resolve().parent.parent
-DUMMY_TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+DUMMY_TASKS = {"default": {"BACKEND": DUMMY_BACKEND}}
 
 
 def wait_for(predicate, what, seconds=30):

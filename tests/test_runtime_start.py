@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 from django.db import transaction
-from django.tasks import default_task_backend
 from django.test import override_settings
 
 import scoria_django as scoria
 from scoria_django import signals
+from scoria_django.compat import DUMMY_BACKEND, default_task_backend
 from scoria_django.models import Event, Run, Step
 from tests import handlers, runtime_handlers
 
 ROOT = Path(__file__).resolve().parent.parent
-DUMMY_TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+DUMMY_TASKS = {"default": {"BACKEND": DUMMY_BACKEND}}
 IDENTITY = {"actor_id": 42, "tenant_id": "acme", "session_id": "sess-1", "metadata": {"c": 1}}
 APPROVAL_STEP = {"sequence": 1, "kind": "approval", "role_id": "executor", "status": "queued"}
 

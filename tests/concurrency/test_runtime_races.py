@@ -4,16 +4,16 @@ import threading
 
 import pytest
 from django.db import connections
-from django.tasks import default_task_backend
 from django.test import override_settings
 
 import scoria_django as scoria
+from scoria_django.compat import DUMMY_BACKEND, default_task_backend
 from scoria_django.models import Step
 from scoria_django.runtime.executor import execute
 from tests import runtime_handlers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("require_postgres")]
-DUMMY_TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+DUMMY_TASKS = {"default": {"BACKEND": DUMMY_BACKEND}}
 
 
 @pytest.fixture(autouse=True)

@@ -1,9 +1,6 @@
 """django.tasks tasks for the Celery backend's own tests."""
 
-try:
-    from django.tasks import task
-except ImportError:  # Django 5.2 with the django-tasks backport
-    from django_tasks import task
+from scoria_django.compat import task
 
 CALLS = []
 

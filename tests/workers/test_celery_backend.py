@@ -10,6 +10,7 @@ from django.db import transaction
 from django.test import override_settings
 
 import scoria_django as scoria
+from scoria_django.compat import IMMEDIATE_BACKEND, InvalidTask, task_backends
 from scoria_django.contrib.celery import TASK_NAME
 from scoria_django.contrib.celery.tasks import run_task
 
@@ -17,18 +18,11 @@ from . import tasks
 from .celery_app import KEY_PREFIX
 from .conftest import broker_keys, clear_broker, queue_length, redis_client
 
-try:
-    from django.tasks import task_backends
-    from django.tasks.exceptions import InvalidTask
-except ImportError:  # Django 5.2 with the django-tasks backport
-    from django_tasks import task_backends
-    from django_tasks.exceptions import InvalidTask
-
 pytestmark = pytest.mark.celery
 
 QUEUE = "scoria-backend-tests"
 TASKS = {
-    "default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"},
+    "default": {"BACKEND": IMMEDIATE_BACKEND},
     "celery": {
         "BACKEND": "scoria_django.contrib.celery.CeleryBackend",
         "QUEUES": ["default", QUEUE],

@@ -8,6 +8,7 @@ import pytest
 from django.test import override_settings
 
 import scoria_django as scoria
+from scoria_django.compat import DUMMY_BACKEND
 from scoria_django.models import Step
 
 from .conftest import TASKS, deliveries, recover
@@ -74,7 +75,7 @@ def test_redelivery_after_visibility_timeout_changes_nothing(fleet, marks, tmp_p
 
 def test_lost_publish_is_repaired_by_recovery(fleet, marks, worker_settings):
     fleet("celery", 1, SCORIA_REQUEUE_AFTER=0)
-    lost = {**TASKS, "lost": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    lost = {**TASKS, "lost": {"BACKEND": DUMMY_BACKEND}}
     with override_settings(TASKS=lost, SCORIA_TASK_BACKEND="lost"):
         run = start("long", "sleep_for", marks=str(marks), seconds=0)
     assert scoria.get_run(run.run_id).status == "running"

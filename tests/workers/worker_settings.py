@@ -3,6 +3,7 @@ the live test database (``SCORIA_WORKER_DB``) with the transport and lease taken
 
 import os
 
+from scoria_django.compat import IMMEDIATE_BACKEND
 from tests.settings import *  # noqa: F403
 from tests.settings import DATABASES, INSTALLED_APPS
 
@@ -15,7 +16,7 @@ DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = os.environ.
 INSTALLED_APPS = [*INSTALLED_APPS, "scoria_django.contrib.celery"]
 
 TASKS = {
-    "default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"},
+    "default": {"BACKEND": IMMEDIATE_BACKEND},
     "workers": {"BACKEND": "django_tasks_db.DatabaseBackend"},
     "celery": {
         "BACKEND": "scoria_django.contrib.celery.CeleryBackend",

@@ -12,17 +12,14 @@ import uuid
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-try:
-    from django.tasks.backends.base import BaseTaskBackend
-    from django.tasks.base import DEFAULT_TASK_QUEUE_NAME, TaskResult, TaskResultStatus
-    from django.tasks.exceptions import InvalidTask
-    from django.tasks.signals import task_enqueued
-except ImportError:  # Django 5.2 with the django-tasks backport (its own exception names)
-    from django_tasks.backends.base import BaseTaskBackend
-    from django_tasks.base import DEFAULT_TASK_QUEUE_NAME, TaskResult, TaskResultStatus
-    from django_tasks.exceptions import InvalidTaskError as InvalidTask
-    from django_tasks.signals import task_enqueued
-
+from ...compat import (
+    DEFAULT_TASK_QUEUE_NAME,
+    BaseTaskBackend,
+    InvalidTask,
+    TaskResult,
+    TaskResultStatus,
+    task_enqueued,
+)
 from . import TASK_NAME
 
 logger = logging.getLogger(__name__)

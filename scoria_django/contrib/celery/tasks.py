@@ -9,11 +9,7 @@ one delivery through and the others change nothing.
 from celery import shared_task
 from django.utils.module_loading import import_string
 
-try:
-    from django.tasks import Task
-except ImportError:  # Django 5.2 with the django-tasks backport
-    from django_tasks import Task
-
+from ...compat import Task
 from . import TASK_NAME
 
 
