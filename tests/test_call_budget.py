@@ -47,7 +47,7 @@ def python_calls(fn):
     return calls, result
 
 
-# Measured 2026-11-21: 4,732 calls on SQLite and 6,054 on PostgreSQL (16,367 / 17,996
+# Measured 2026-11-21: 4,709 calls on SQLite and 6,028 on PostgreSQL (16,367 / 17,996
 # before the hot path moved to ready SQL, scoria_django/sql.py).
 @pytest.mark.django_db(transaction=True)
 def test_three_step_lifecycle_stays_within_the_call_budget():
