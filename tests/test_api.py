@@ -12,7 +12,7 @@ import scoria_django as scoria
 from scoria_django.api.views import RunViewSet
 from scoria_django.conf import scoria_settings
 from scoria_django.models import Run
-from tests.api_support import PASSWORD, TENANT_RESOLVER, client_for, people
+from tests.api_support import PASSWORD, TENANT_RESOLVER, client_for, people, tenant_of_user
 
 API = "/api/scoria/"
 
@@ -148,7 +148,7 @@ def test_start_builds_identity_from_the_authenticated_user(who):
     assert body["actor_id"] == str(who.member.pk)
     assert body["tenant_id"] == "acme"
     assert body["status"] == "completed"  # the echo handler ran inline
-    assert body["session_id"]
+    assert body["session_id"] is None  # a client without a session cookie has no conversation
     run = Run.objects.get(pk=body["run_id"])
     assert run.handlers == {}  # kinds resolve through SCORIA_HANDLERS only
     assert run.steps.get().output == {"echo": {"q": 1}, "payload": None}
@@ -160,6 +160,37 @@ def test_basic_auth_clients_get_their_own_actor_and_tenant(who):
     client.credentials(HTTP_AUTHORIZATION=f"Basic {token}")
     body = client.post(API + "runs/", START, format="json").json()
     assert (body["actor_id"], body["tenant_id"]) == (str(who.other_tenant.pk), "globex")
+
+
+def test_clients_without_a_session_cookie_do_not_mint_sessions(who):
+    from django.contrib.sessions.models import Session
+
+    client = client_for()
+    token = base64.b64encode(f"acme.alice:{PASSWORD}".encode()).decode()
+    client.credentials(HTTP_AUTHORIZATION=f"Basic {token}")
+    bodies = [client.post(API + "runs/", START, format="json").json() for _ in range(3)]
+    assert [body["session_id"] for body in bodies] == [None, None, None]
+    assert Session.objects.count() == 0
+
+
+class _Account:
+    """What a host's resolver often returns: its own tenant model instance."""
+
+    def __init__(self, pk):
+        self.pk = pk
+
+
+def tenant_object_of_user(request):
+    tenant = tenant_of_user(request)
+    return _Account(tenant) if tenant else None
+
+
+def test_a_resolver_returning_an_object_scopes_by_its_pk(who, acme_run, settings):
+    settings.SCORIA_TENANT_RESOLVER = "tests.test_api.tenant_object_of_user"
+    client = client_for(who.member)
+    assert client.get(f"{API}runs/{acme_run.run_id}/").status_code == 200
+    assert client.post(API + "runs/", START, format="json").json()["tenant_id"] == "acme"
+    assert client_for(who.other_tenant).get(f"{API}runs/{acme_run.run_id}/").status_code == 404
 
 
 def test_session_clients_keep_one_scoria_session_across_requests(who):

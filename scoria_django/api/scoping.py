@@ -6,10 +6,13 @@ a header, query parameter or body field. A caller without a tenant sees only the
 stored without one. Staff get no bypass: operators use the admin evidence pages.
 """
 
+from rest_framework.authentication import SessionAuthentication
+
+from ..conf import scoria_settings
 from ..exceptions import NotFound
 from ..identity import identity
 from ..ids import parse_uuid
-from ..middleware import build_identity, tenant_for
+from ..middleware import session_id_for, tenant_id_for
 
 _TENANT_ATTR = "_scoria_api_tenant"
 
@@ -17,13 +20,34 @@ _TENANT_ATTR = "_scoria_api_tenant"
 def request_tenant(request):
     """The caller's tenant id (normalised like every identity id), resolved once per request."""
     if not hasattr(request, _TENANT_ATTR):
-        setattr(request, _TENANT_ATTR, identity(tenant_id=tenant_for(request)).tenant_id)
+        # The middleware's rule, so a resolver may return an id, a pk or an object.
+        setattr(request, _TENANT_ATTR, tenant_id_for(request))
     return getattr(request, _TENANT_ATTR)
 
 
 def request_identity(request):
     """The identity writes are made under: actor from ``request.user``, session from the session."""
-    return build_identity(request, user=request.user)
+    user = request.user
+    return identity(
+        {
+            "actor_id": user.pk if user.is_authenticated else None,
+            "tenant_id": request_tenant(request),
+            "session_id": request_session_id(request),
+        }
+    )
+
+
+def request_session_id(request):
+    """A browser (session-authenticated) client's conversation id, created on first use.
+
+    Other clients (token, Basic) keep no cookie: minting an id for them would start a new
+    "conversation" and store a new Django session on every request, so they only reuse
+    an id their Django session already holds.
+    """
+    if isinstance(request.successful_authenticator, SessionAuthentication):
+        return session_id_for(request)
+    session = getattr(request, "session", None)
+    return session.get(scoria_settings.SESSION_KEY) if session is not None else None
 
 
 def visible_runs(request):
