@@ -394,3 +394,25 @@ def test_ctx_payload_is_the_guide_payload():
         "payload": {"prompt": "hello"},
         "metadata_keys": ["channel", "identity", "payload", "runtime"],
     }
+
+
+def host_fails_a_sibling(ctx):
+    """A handler whose host drives a second step itself and fails it."""
+    from scoria_django.models import Step
+
+    sibling = Step.objects.start(ctx.run.run_id, kind="host_side")
+    Step.objects.fail(ctx.run.run_id, sibling.pk, {"reason": "host gave up"})
+    return {"done": True}
+
+
+def test_a_run_with_a_failed_step_is_not_completed():
+    """SPEC 1.3: completed only when every step is terminal and none failed."""
+    summary = scoria.start_run(
+        {"session_id": "s-failed-sibling"},
+        initial_step={"kind": "sibling", "role_id": "executor"},
+        handlers={"sibling": "tests.test_executor.host_fails_a_sibling"},
+    )
+
+    assert summary.status == "running"
+    statuses = sorted(scoria.get_run_detail(summary.run_id).steps, key=lambda s: s["sequence"])
+    assert [step["status"] for step in statuses] == ["completed", "failed"]

@@ -20,7 +20,7 @@ from ..exceptions import NotFound
 from ..ids import parse_uuid
 from ..journal import locked_run
 from ..managers import cascade_steps
-from ..states import RunStatus, StepStatus
+from ..states import STEP_ACTIVE, RunStatus, StepStatus
 from .context import StepContext
 from .decisions import Completed, Failed, Waiting, decide, exception_error
 from .dispatch import dispatch_after_commit
@@ -285,14 +285,16 @@ def _advance_run(journal, claim, decision):
         new_steps.append(record_handoff(journal, step, decision.handoff))
     if new_steps:
         return _continue_with(journal, claim, new_steps)
-    if not sql.exists(Step, {"run_id": run.pk, "status": _ACTIVE}):
+    # SPEC 1.3: completed only when every step is terminal and none failed (a host may
+    # have failed a step it drives itself); otherwise the run stays running.
+    if not sql.exists(Step, {"run_id": run.pk, "status": _UNFINISHED_OR_FAILED}):
         journal.move_run(RunStatus.COMPLETED, output=decision.output)
         journal.record("run_completed", run_status=str(RunStatus.COMPLETED))
         journal.signal(signals.run_finished, status=str(RunStatus.COMPLETED))
     return None
 
 
-_ACTIVE = [StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.WAITING_FOR_APPROVAL]
+_UNFINISHED_OR_FAILED = sorted({*STEP_ACTIVE, StepStatus.FAILED})
 
 
 def fail_run(journal, step, error):
