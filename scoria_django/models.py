@@ -144,7 +144,8 @@ class Step(models.Model):
 class Handoff(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="handoffs")
-    parent_step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="handoffs_made")
+    # RESTRICT: a handoff (and an event) goes only with its run, never with one step.
+    parent_step = models.ForeignKey(Step, on_delete=models.RESTRICT, related_name="handoffs_made")
     child_step = models.OneToOneField(
         Step, null=True, blank=True, on_delete=models.SET_NULL, related_name="handoff_received"
     )
@@ -174,7 +175,7 @@ class Event(models.Model):
     id = models.BigAutoField(primary_key=True)
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
     step = models.ForeignKey(
-        Step, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+        Step, null=True, blank=True, on_delete=models.RESTRICT, related_name="events"
     )
     sequence = models.PositiveIntegerField()
     event_type = models.CharField(max_length=64)

@@ -115,6 +115,22 @@ def test_deleting_a_run_takes_its_steps_events_and_handoffs_only():
     assert Event.objects.filter(run=child).count() == 1
 
 
+def test_a_step_cannot_be_deleted_out_from_under_its_events_or_handoffs():
+    from django.db.models import RestrictedError
+
+    handoff = HandoffFactory()
+    step = handoff.parent_step
+    EventFactory(run=handoff.run, step=step, event_type="handoff_created")
+    evidence = Event.objects.filter(run=handoff.run).count()
+
+    with pytest.raises(RestrictedError):
+        step.delete()
+
+    assert Step.objects.filter(pk=step.pk).exists()
+    assert Event.objects.filter(run=handoff.run).count() == evidence
+    assert Handoff.objects.filter(pk=handoff.pk).exists()
+
+
 # -- __str__ and the read-side factories ------------------------------------------
 
 
