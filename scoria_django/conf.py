@@ -37,7 +37,8 @@ class Settings:
 
     @property
     def MAX_ATTEMPTS(self) -> int:
-        """Claims a step may lose to an expired lease before it fails with ``lease_expired``."""
+        """The lost claim (expired lease) on which a step fails with ``lease_expired``, counted
+        from its last queueing by ``resume_run``."""
         return int(getattr(settings, "SCORIA_MAX_ATTEMPTS", 3))
 
     @property

@@ -99,7 +99,7 @@ class Step(models.Model):
     cancel_reason = models.JSONField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     approval_request = models.JSONField(null=True, blank=True)
-    # Set by resume_run: {"kind": "approval" | "retry", "actor_id": ..., "input": ...}.
+    # Set by resume_run: {"mode": "approval" | "retry", "actor_id", "input", "approval"?}.
     resumed_with = models.JSONField(null=True, blank=True)
     # The claim: a fresh token per claim, and a lease measured on the database clock.
     claim_token = models.UUIDField(null=True, blank=True)
