@@ -179,17 +179,13 @@ class RunManager(models.Manager.from_queryset(RunQuerySet)):
     def fail(self, run_id, error):
         check_json(error, field="error")
         with locked_run(run_id) as journal:
-            journal.move_run(RunStatus.FAILED, error=error)
-            cascade_steps(journal, StepStatus.FAILED, error=error)
-            journal.record("run_failed", run_status=str(RunStatus.FAILED), error=error)
+            finish_run(journal, RunStatus.FAILED, error)
         return journal.run
 
     def cancel(self, run_id, reason=None):
         check_json(reason, field="reason")
         with locked_run(run_id) as journal:
-            journal.move_run(RunStatus.CANCELLED, cancel_reason=reason)
-            cascade_steps(journal, StepStatus.CANCELLED, cancel_reason=reason)
-            journal.record("run_cancelled", run_status=str(RunStatus.CANCELLED), reason=reason)
+            finish_run(journal, RunStatus.CANCELLED, reason)
         return journal.run
 
     def list_runs(self, filters=None):
@@ -238,6 +234,21 @@ def _parse_since(value):
             milliseconds=millis
         )
     raise InvalidFilter("since must be a datetime or epoch milliseconds", field="since")
+
+
+# The stored field and the event key of each unsuccessful ending.
+_FINISH_FIELDS = {
+    RunStatus.FAILED: ("error", "error"),
+    RunStatus.CANCELLED: ("cancel_reason", "reason"),
+}
+
+
+def finish_run(journal, target, value, *, actor_id=None):
+    """Fail or cancel the locked run, cascading the same payload to every unfinished step."""
+    field, event_key = _FINISH_FIELDS[target]
+    journal.move_run(target, **{field: value})
+    cascade_steps(journal, StepStatus(str(target)), **{field: value})
+    journal.record(f"run_{target}", actor_id=actor_id, run_status=str(target), **{event_key: value})
 
 
 def cascade_steps(journal, target, **payload):

@@ -5,7 +5,7 @@ from ..exceptions import InvalidRunId, NotResumable
 from ..identity import identity as make_identity
 from ..ids import parse_uuid
 from ..journal import locked_run
-from ..managers import cascade_steps, move_step
+from ..managers import finish_run, move_step
 from ..payloads import check_json
 from ..states import RunStatus, StepStatus
 from .dispatch import dispatch_after_commit
@@ -93,10 +93,6 @@ def cancel_run(run_id, *, reason=None, identity=None):
     actor_id = make_identity(identity).actor_id
     check_json(reason, field="reason")
     with locked_run(pk) as journal:
-        journal.move_run(RunStatus.CANCELLED, cancel_reason=reason)
-        cascade_steps(journal, StepStatus.CANCELLED, cancel_reason=reason)
-        journal.record(
-            "run_cancelled", actor_id=actor_id, run_status=str(RunStatus.CANCELLED), reason=reason
-        )
+        finish_run(journal, RunStatus.CANCELLED, reason, actor_id=actor_id)
         journal.signal(signals.run_finished, status=str(RunStatus.CANCELLED))
     return get_run(pk)

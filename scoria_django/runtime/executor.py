@@ -19,7 +19,7 @@ from .. import signals, sql
 from ..exceptions import NotFound
 from ..ids import parse_uuid
 from ..journal import locked_run
-from ..managers import cascade_steps
+from ..managers import finish_run
 from ..states import STEP_ACTIVE, RunStatus, StepStatus
 from .context import StepContext
 from .decisions import Completed, Failed, Waiting, decide, exception_error
@@ -85,18 +85,20 @@ def claim_step(run_id, step_id):
             )
             if claimed != 1:
                 return None
-            step.status, step.claim_token = StepStatus.RUNNING, token
             step.started_at = step.started_at or journal.now
-            journal.set_run(current_step_id=step.pk)
-            journal.record(
-                "step_claimed",
-                step_id=step.pk,
-                step_status=str(StepStatus.RUNNING),
-                attempt=step.attempt,
-            )
+            return _claimed(journal, step, token, path)
     except NotFound:
         return None
-    return Claim(run=run, step=step, token=token, handler_path=path)
+
+
+def _claimed(journal, step, token, path):
+    """Bookkeeping of a claim this transaction wrote: current step, event, the Claim."""
+    step.status, step.claim_token = StepStatus.RUNNING, token
+    journal.set_run(current_step_id=step.pk)
+    journal.record(
+        "step_claimed", step_id=step.pk, step_status=str(StepStatus.RUNNING), attempt=step.attempt
+    )
+    return Claim(run=journal.run, step=step, token=token, handler_path=path)
 
 
 class _HandlerCall:
@@ -301,9 +303,7 @@ def fail_run(journal, step, error):
     """A failed step fails its run: every unfinished step fails with the same error."""
     journal.signal(signals.step_failed, step_id=str(step.pk), kind=step.kind, error=error)
     if journal.run.status in (RunStatus.RUNNING, RunStatus.WAITING_FOR_APPROVAL):
-        journal.move_run(RunStatus.FAILED, error=error)
-        cascade_steps(journal, StepStatus.FAILED, error=error)
-        journal.record("run_failed", run_status=str(RunStatus.FAILED), error=error)
+        finish_run(journal, RunStatus.FAILED, error)
         journal.signal(signals.run_finished, status=str(RunStatus.FAILED))
 
 
@@ -326,17 +326,9 @@ def _continue_with(journal, claim, new_steps):
         if path is None:
             continue
         if next_claim is None:
-            token = uuid.uuid4()
-            new.status, new.claim_token = StepStatus.RUNNING, token
+            # Inserted already claimed: the same worker continues with it.
             new.lease_expires_at, new.started_at = ready_lease_expiry(), journal.now
-            journal.set_run(current_step_id=new.pk)
-            journal.record(
-                "step_claimed",
-                step_id=new.pk,
-                step_status=str(StepStatus.RUNNING),
-                attempt=new.attempt,
-            )
-            next_claim = Claim(run=journal.run, step=new, token=token, handler_path=path)
+            next_claim = _claimed(journal, new, uuid.uuid4(), path)
         else:
             dispatch_after_commit(journal, new.pk)
     return next_claim
