@@ -33,6 +33,7 @@ from .exceptions import (
 )
 from .ids import parse_uuid
 from .journal import locked_run, new_run
+from .names import MAX_KIND_LENGTH, is_name
 from .payloads import check_json
 from .states import RunStatus, StepStatus
 
@@ -40,12 +41,6 @@ SCOPE_KEYS = ("session_id", "thread_id", "parent_run_id")
 RUN_OPTS = ("run_id", "kind", "input", "metadata")
 STEP_OPTS = ("step_id", "kind", "input", "metadata")
 RUN_FILTERS = ("session_id", "thread_id", "parent_run_id", "kind", "status", "since", "limit")
-MAX_ID_LENGTH = 255
-MAX_KIND_LENGTH = 100
-
-
-def _is_id(value, max_length=MAX_ID_LENGTH):
-    return isinstance(value, str) and value.strip() != "" and len(value) <= max_length
 
 
 def _check_options(opts, allowed, unsupported):
@@ -65,7 +60,7 @@ def _explicit_uuid(value, invalid, field):
 
 def _kind_and_metadata(opts, invalid):
     kind = opts.get("kind", "generic")
-    if not _is_id(kind, MAX_KIND_LENGTH):
+    if not is_name(kind, MAX_KIND_LENGTH):
         raise invalid("kind must be a non-blank string of at most 100 characters", field="kind")
     metadata = opts.get("metadata")
     if metadata is None:
@@ -97,7 +92,7 @@ def parse_scope(scope):
             value = parse_uuid(value)
             if value is None:
                 raise InvalidScope("parent_run_id must be a run UUID", field=key)
-        elif not _is_id(value):
+        elif not is_name(value):
             raise InvalidScope(f"{key} must be a non-blank string", field=key)
         parsed[key] = value
     return parsed
@@ -215,7 +210,7 @@ class RunManager(models.Manager.from_queryset(RunQuerySet)):
                     raise InvalidFilter("parent_run_id must be a run UUID", field=key)
                 queryset = queryset.filter(parent_run_id=parsed)
             else:
-                if not _is_id(value):
+                if not is_name(value):
                     raise InvalidFilter(f"{key} must be a non-blank string", field=key)
                 queryset = queryset.filter(**{key: value})
         queryset = queryset.order_by("-updated_at", "id")

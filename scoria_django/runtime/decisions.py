@@ -6,13 +6,12 @@ from django.utils import timezone
 
 from .. import outcomes
 from ..exceptions import ScoriaError
+from ..names import MAX_KIND_LENGTH, is_name
 from ..payloads import check_json
 from .handoffs import check_delegated_role_id, delegation
 
 HANDOFF_CONTRACT = "bounded_handoff_projected_context"
 MAX_MESSAGE = 1000
-MAX_KIND = 100
-MAX_ROLE = 255
 
 
 @dataclass(frozen=True)
@@ -97,15 +96,13 @@ def _next_steps(specs):
     steps = []
     for index, spec in enumerate(specs):
         kind = spec.get("kind") if isinstance(spec, dict) else None
-        if not isinstance(kind, str) or not kind.strip() or len(kind) > MAX_KIND:
+        if not is_name(kind, MAX_KIND_LENGTH):
             raise ScoriaError(
-                f"next_steps[{index}] needs a kind of at most {MAX_KIND} characters",
+                f"next_steps[{index}] needs a kind of at most {MAX_KIND_LENGTH} characters",
                 code="invalid_outcome",
             )
         role_id = spec.get("role_id")
-        if role_id is not None and (
-            not isinstance(role_id, str) or not role_id.strip() or len(role_id) > MAX_ROLE
-        ):
+        if role_id is not None and not is_name(role_id):
             raise ScoriaError(
                 f"next_steps[{index}].role_id must be a non-blank string", code="invalid_outcome"
             )

@@ -8,6 +8,7 @@ from ..exceptions import (
     InvalidOption,
     InvalidRootRoleId,
 )
+from ..names import MAX_ID_LENGTH, MAX_KIND_LENGTH, is_name
 from ..payloads import check_json
 from ..projection import check_projected_context
 from ..states import StepStatus
@@ -54,26 +55,20 @@ def record_handoff(journal, parent_step, handoff):
     return child
 
 
-# Column widths of Step.kind / Handoff.delegated_kind and of the role columns: checked
-# here so SQLite (which ignores them) and PostgreSQL (which raises) reject alike.
-MAX_KIND_LENGTH = 100
-MAX_ROLE_LENGTH = 255
-
-
 def _name(value, field, error, max_length):
-    if not isinstance(value, str) or not value.strip():
-        raise error(f"{field} must be a non-blank string", field=field)
-    if len(value) > max_length:
-        raise error(f"{field} is longer than {max_length} characters", field=field)
+    if not is_name(value, max_length):
+        raise error(
+            f"{field} must be a non-blank string of at most {max_length} characters", field=field
+        )
     return value
 
 
 def check_delegated_role_id(value):
-    return _name(value, "delegated_role_id", InvalidDelegatedRoleId, MAX_ROLE_LENGTH)
+    return _name(value, "delegated_role_id", InvalidDelegatedRoleId, MAX_ID_LENGTH)
 
 
 def check_root_role_id(value):
-    return _name(value, "root_role_id", InvalidRootRoleId, MAX_ROLE_LENGTH)
+    return _name(value, "root_role_id", InvalidRootRoleId, MAX_ID_LENGTH)
 
 
 def check_delegated_kind(value):

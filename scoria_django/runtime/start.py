@@ -1,14 +1,15 @@
 """``start_run`` and ``start_handoff_run``: validate everything, then write one transaction."""
 
 from .. import signals
-from ..exceptions import InvalidInitialStep, InvalidOption, InvalidRootRoleId
+from ..exceptions import InvalidInitialStep, InvalidOption
 from ..identity import identity as make_identity
 from ..journal import new_run
+from ..names import MAX_ID_LENGTH, MAX_KIND_LENGTH, is_name
 from ..payloads import check_json
 from ..states import RunStatus, StepStatus
 from .dispatch import dispatch_after_commit
 from .handlers import handler_path, resolve_handlers
-from .handoffs import record_handoff, validate_handoff
+from .handoffs import check_root_role_id, record_handoff, validate_handoff
 from .reads import get_run
 from .snapshot import SNAPSHOT_KEYS, resolve_snapshot
 
@@ -44,8 +45,6 @@ def _runtime_options(runtime):
 
 
 INITIAL_STEP_KEYS = ("kind", "role_id", "sequence", "status", "input")
-MAX_KIND_LENGTH = 100
-MAX_ROLE_LENGTH = 255
 
 
 def _initial_step(spec):
@@ -58,9 +57,8 @@ def _initial_step(spec):
             raise InvalidInitialStep(
                 f"unsupported initial_step key {key!r}", field=f"initial_step.{key}"
             )
-    for key, limit in (("kind", MAX_KIND_LENGTH), ("role_id", MAX_ROLE_LENGTH)):
-        value = spec.get(key)
-        if not isinstance(value, str) or not value.strip() or len(value) > limit:
+    for key, limit in (("kind", MAX_KIND_LENGTH), ("role_id", MAX_ID_LENGTH)):
+        if not is_name(spec.get(key), limit):
             raise InvalidInitialStep(
                 f"initial_step needs a non-blank {key} of at most {limit} characters",
                 field=f"initial_step.{key}",
@@ -80,15 +78,6 @@ def _timeout(value):
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise InvalidOption("timeout must be a positive number of seconds", field="timeout")
     return float(value)
-
-
-def _root_role(value):
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ROLE_LENGTH:
-        raise InvalidRootRoleId(
-            f"root_role_id must be a non-blank string of at most {MAX_ROLE_LENGTH} characters",
-            field="root_role_id",
-        )
-    return value
 
 
 def start_run(
@@ -122,7 +111,7 @@ def start_run(
     }
     nested = _runtime_options(runtime)
     options = _merge_options(top, nested)
-    root_role = _root_role(options["root_role_id"])
+    root_role = check_root_role_id(options["root_role_id"])
     step_spec = _initial_step(options["initial_step"])
     resolved = resolve_handlers(options["handlers"])
     snapshot = resolve_snapshot(
