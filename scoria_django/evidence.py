@@ -9,12 +9,11 @@ import json
 from dataclasses import dataclass
 
 from .redaction import redact
-from .states import RUN_ACTIVE, RunStatus, StepStatus
+from .states import CHILD_STEP_PENDING, RUN_ACTIVE, RunStatus, StepStatus
 
 PREVIEW_KEYS = 3
 MAX_INDENT = 8  # deeper steps share the last indentation class of the stylesheet
 PREVIEW_CHARS = 77
-PENDING_STATUS = "child_step_pending"
 PENDING_SENTENCE = (
     "The handoff is recorded, but delegated execution has not produced a child-step readback yet."
 )
@@ -220,7 +219,7 @@ def _delegated_rows(items):
     rows = []
     for item in items:
         preview, hidden = _preview(item["projected_context"])
-        pending = item["child_status"] == PENDING_STATUS
+        pending = item["child_status"] == CHILD_STEP_PENDING
         rows.append(
             DelegatedRow(
                 handoff_id=item["handoff_id"],

@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from .managers import EventManager, RunManager, StepManager
-from .states import RUN_TERMINAL, STEP_TERMINAL, RunStatus, StepStatus
+from .states import CHILD_STEP_PENDING, RUN_TERMINAL, STEP_TERMINAL, RunStatus, StepStatus
 
 
 class Run(models.Model):
@@ -165,7 +165,7 @@ class Handoff(models.Model):
     def status(self):
         """A handoff has no status of its own: it follows its child step."""
         if self.child_step_id is None:
-            return "child_step_pending"
+            return CHILD_STEP_PENDING
         return self.child_step.status
 
 

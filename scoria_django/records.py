@@ -2,7 +2,7 @@
 
 from dataclasses import asdict, dataclass
 
-from .states import RunStatus
+from .states import CHILD_STEP_PENDING, RunStatus
 
 SUMMARY_FIELDS = (
     "run_id",
@@ -156,9 +156,6 @@ def event_row(event):
         "actor_id": event.actor_id,
         "created_at": event.created_at,
     }
-
-
-CHILD_STEP_PENDING = "child_step_pending"
 
 
 def handoff_row(handoff, steps_by_id):

@@ -35,6 +35,9 @@ class StepStatus(TextChoices):
     """Cancelled, usually by the run's cancel cascade. Terminal."""
 
 
+# A handoff has no status of its own: its child's, or this while no child exists yet.
+CHILD_STEP_PENDING = "child_step_pending"
+
 RUN_TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
 STEP_TERMINAL = frozenset({StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.CANCELLED})
 STEP_ACTIVE = frozenset({StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.WAITING_FOR_APPROVAL})
