@@ -7,6 +7,8 @@ import sys
 import threading
 from collections import Counter
 
+from .harness import run_profiled
+
 
 def _kind(filename):
     if "/scoria_django/" in filename or "/bench/" in filename:
@@ -46,13 +48,7 @@ def attribute(fn):
         elif event == "return" and stack[-1][0] is frame:
             stack.pop()
 
-    threading.setprofile(profiler)
-    sys.setprofile(profiler)
-    try:
-        fn()
-    finally:
-        sys.setprofile(None)
-        threading.setprofile(None)
+    run_profiled(fn, profiler)
     return totals
 
 

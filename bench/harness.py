@@ -118,6 +118,17 @@ def sql_profile(fn):
     }
 
 
+def run_profiled(fn, profiler):
+    """Call ``fn()`` with ``profiler`` on this thread and on every thread it starts."""
+    threading.setprofile(profiler)
+    sys.setprofile(profiler)
+    try:
+        fn()
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)
+
+
 def count_python_calls(fn):
     """Python function calls made by ``fn()``, including threads it starts (the handler)."""
     calls = 0
@@ -129,11 +140,5 @@ def count_python_calls(fn):
             with lock:
                 calls += 1
 
-    threading.setprofile(profiler)
-    sys.setprofile(profiler)
-    try:
-        fn()
-    finally:
-        sys.setprofile(None)
-        threading.setprofile(None)
+    run_profiled(fn, profiler)
     return calls
