@@ -9,21 +9,12 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
 
-from scoria_django.compat import IMMEDIATE_BACKEND
-
 from .checker import describe_running
-from .harness import REPO, Fleet
+from .harness import REPO, WORKER_TASKS, Fleet
 
 LEASE = 1.5
 
-TASKS = {
-    "default": {"BACKEND": IMMEDIATE_BACKEND},
-    "workers": {"BACKEND": "django_tasks_db.DatabaseBackend"},
-    "celery": {
-        "BACKEND": "scoria_django.contrib.celery.CeleryBackend",
-        "OPTIONS": {"APP": "tests.workers.celery_app.app"},
-    },
-}
+TASKS = WORKER_TASKS
 
 
 @pytest.fixture

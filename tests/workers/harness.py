@@ -13,7 +13,19 @@ import threading
 import time
 from pathlib import Path
 
+from scoria_django.compat import IMMEDIATE_BACKEND
+
 REPO = Path(__file__).resolve().parents[2]
+
+# The transports, as both the test process and the worker processes configure them.
+WORKER_TASKS = {
+    "default": {"BACKEND": IMMEDIATE_BACKEND},
+    "workers": {"BACKEND": "django_tasks_db.DatabaseBackend"},
+    "celery": {
+        "BACKEND": "scoria_django.contrib.celery.CeleryBackend",
+        "OPTIONS": {"APP": "tests.workers.celery_app.app"},
+    },
+}
 
 
 class Fleet:

@@ -3,9 +3,9 @@ the live test database (``SCORIA_WORKER_DB``) with the transport and lease taken
 
 import os
 
-from scoria_django.compat import IMMEDIATE_BACKEND
 from tests.settings import *  # noqa: F403
 from tests.settings import DATABASES, INSTALLED_APPS
+from tests.workers.harness import WORKER_TASKS
 
 DATABASES["default"]["NAME"] = os.environ["SCORIA_WORKER_DB"]
 # The soak's fault thread finds worker connections by this name to terminate them.
@@ -15,14 +15,8 @@ DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = os.environ.
 
 INSTALLED_APPS = [*INSTALLED_APPS, "scoria_django.contrib.celery"]
 
-TASKS = {
-    "default": {"BACKEND": IMMEDIATE_BACKEND},
-    "workers": {"BACKEND": "django_tasks_db.DatabaseBackend"},
-    "celery": {
-        "BACKEND": "scoria_django.contrib.celery.CeleryBackend",
-        "OPTIONS": {"APP": "tests.workers.celery_app.app"},
-    },
-}
+# A copy: the queue below is this process's own.
+TASKS = {alias: dict(options) for alias, options in WORKER_TASKS.items()}
 CELERY_QUEUE = os.environ.get("SCORIA_CELERY_QUEUE")
 if CELERY_QUEUE:
     TASKS["celery"]["QUEUES"] = [CELERY_QUEUE]
