@@ -93,7 +93,10 @@ class PeerRounds:
         for key, first in self.rounds[0].items():
             parts = [r.get(key) for r in self.rounds]
             if not all(isinstance(p, dict) and "ops_per_s" in p for p in parts):
-                merged[key] = next((p for p in parts if not (p or {}).get("ops_per_s")), first)
+                # The first round that did not measure (an error dict, or a skip reason).
+                merged[key] = next(
+                    (p for p in parts if not (isinstance(p, dict) and p.get("ops_per_s"))), first
+                )
                 continue
             result = _merge(first["name"], [Result(**_fields(p)) for p in parts]).as_dict()
             result["version"] = first.get("version")
