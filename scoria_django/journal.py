@@ -18,10 +18,15 @@ from .ids import parse_uuid
 
 
 class RunJournal:
-    def __init__(self, run, now, *, new=False):
+    def __init__(self, run, now, *, new=False, outermost=False):
         self.run = run
         self.now = now
         self.new = new
+        # True when this transaction commits as soon as the verb ends (no host transaction
+        # around it), so a step claimed here starts running right after its claim.
+        self.outermost = outermost
+        # The step this transaction claimed to run inline after commit (at most one).
+        self.inline_claim = None
         self._seen_event_sequence = run.last_event_sequence
         self._events = []
         self._steps = []
@@ -134,11 +139,22 @@ def lock_run(run_id, *, missing=NotFound):
     return run
 
 
+def _outermost():
+    """No transaction of the host's is open: ours will commit when the verb returns.
+
+    The atomic blocks a ``TestCase`` opens around each test are not the host's (Django's
+    own ``durable=True`` check skips them the same way), so tests take the same path.
+    """
+    connection = transaction.get_connection()
+    return all(getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+
+
 @contextmanager
 def locked_run(run_id, *, missing=NotFound):
     """One transaction holding the run's row lock; yields its ``RunJournal``."""
+    outermost = _outermost()
     with transaction.atomic():
-        journal = RunJournal(lock_run(run_id, missing=missing), timezone.now())
+        journal = RunJournal(lock_run(run_id, missing=missing), timezone.now(), outermost=outermost)
         yield journal
         journal.flush()
 
@@ -146,7 +162,8 @@ def locked_run(run_id, *, missing=NotFound):
 @contextmanager
 def new_run(run):
     """One transaction creating ``run``; yields its ``RunJournal``."""
+    outermost = _outermost()
     with transaction.atomic():
-        journal = RunJournal(run, timezone.now(), new=True)
+        journal = RunJournal(run, timezone.now(), new=True, outermost=outermost)
         yield journal
         journal.flush()

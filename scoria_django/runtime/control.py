@@ -8,7 +8,7 @@ from ..journal import locked_run
 from ..managers import finish_run, move_step
 from ..payloads import check_json
 from ..states import RunStatus, StepStatus
-from .dispatch import dispatch_after_commit
+from .executor import run_after_commit
 from .handlers import handler_path, resolve_handlers
 from .reads import get_run
 
@@ -67,8 +67,8 @@ def resume_run(run_id, *, handlers=None, identity=None, input=None):
                 resumed_with=_resumed_with(step, mode, actor_id, input),
                 **(retry if mode == "retry" else {}),
             )
-            if handler_path(run.handlers, step.kind):
-                dispatch_after_commit(journal, step.pk)
+            if path := handler_path(run.handlers, step.kind):
+                run_after_commit(journal, step, path)
     return get_run(pk)
 
 

@@ -21,3 +21,10 @@ def enqueue_step(run_id, step_id):
 def dispatch_after_commit(journal, step_id):
     run_id = journal.run.pk
     journal.after_commit(lambda: enqueue_step(run_id, step_id))
+
+
+def backend_runs_inline():
+    """The task backend runs a task in this process when it is enqueued (ImmediateBackend)."""
+    from ..compat import ImmediateBackend, task_backends
+
+    return isinstance(task_backends[scoria_settings.TASK_BACKEND], ImmediateBackend)

@@ -4,7 +4,10 @@ The claim is one conditional UPDATE (``queued`` -> ``running`` with a fresh toke
 a database-clock lease). The outcome is recorded only while that token still holds,
 so duplicate deliveries, late results and zombie workers change nothing. When an
 outcome queues a next step this worker can run, the same transaction claims it and
-the worker continues without another round trip through the task backend.
+the worker continues without another round trip through the task backend. When the
+task backend runs tasks inline anyway (``ImmediateBackend``), the transaction that makes
+a step runnable claims it too and this process runs it right after commit
+(``run_after_commit``): the same steps, one transaction fewer.
 """
 
 import logging
@@ -23,7 +26,7 @@ from ..managers import finish_run
 from ..states import STEP_ACTIVE, RunStatus, StepStatus
 from .context import StepContext
 from .decisions import Completed, Failed, Waiting, decide, exception_error
-from .dispatch import dispatch_after_commit
+from .dispatch import backend_runs_inline, dispatch_after_commit
 from .handlers import handler_path, load_handler
 from .handoffs import record_handoff
 from .leases import Claim, ready_lease_expiry
@@ -41,7 +44,12 @@ class _MissingHandler:
 
 
 def execute(run_id, step_id):
-    claim, worker = claim_step(run_id, step_id), None
+    run_claimed(claim_step(run_id, step_id))
+
+
+def run_claimed(claim):
+    """Run a claimed step, then every step this worker goes on to claim."""
+    worker = None
     try:
         while claim is not None:
             if worker is None or worker.abandoned:
@@ -71,24 +79,57 @@ def claim_step(run_id, step_id):
             path = handler_path(run.handlers, step.kind)
             if path is None:
                 return None
-            token = uuid.uuid4()
-            claimed = sql.update(
-                Step,
-                {"id": step.pk, "status": StepStatus.QUEUED},
-                {
-                    "status": StepStatus.RUNNING,
-                    "claim_token": token,
-                    "lease_expires_at": ready_lease_expiry(),
-                    "started_at": step.started_at or journal.now,
-                    "updated_at": journal.now,
-                },
-            )
-            if claimed != 1:
-                return None
-            step.started_at = step.started_at or journal.now
-            return _claimed(journal, step, token, path)
+            return _claim_queued(journal, step, path)
     except NotFound:
         return None
+
+
+def run_after_commit(journal, step, path):
+    """Make ``step`` (queued, or about to be inserted queued) run once this commits.
+
+    With an inline backend and no host transaction around this one, the first such step
+    is claimed here and run by this process after commit; the task round trip would
+    only claim it in a transaction of its own. Otherwise its task is enqueued.
+    """
+    if journal.inline_claim is None and journal.outermost and backend_runs_inline():
+        claim = _claim_new(journal, step, path) if step._state.adding else None
+        claim = claim or _claim_queued(journal, step, path)
+        if claim is not None:
+            journal.inline_claim = claim
+            journal.after_commit(lambda: _run_inline(claim))
+            return
+    dispatch_after_commit(journal, step.pk)
+
+
+def _run_inline(claim):
+    claim.step.lease_expires_at = None  # the database computed it; not read back
+    run_claimed(claim)
+
+
+def _claim_queued(journal, step, path):
+    """Claim a stored queued step in this transaction, or None if it is not queued."""
+    token = uuid.uuid4()
+    claimed = sql.update(
+        type(step),
+        {"id": step.pk, "status": StepStatus.QUEUED},
+        {
+            "status": StepStatus.RUNNING,
+            "claim_token": token,
+            "lease_expires_at": ready_lease_expiry(),
+            "started_at": step.started_at or journal.now,
+            "updated_at": journal.now,
+        },
+    )
+    if claimed != 1:
+        return None
+    step.started_at = step.started_at or journal.now
+    return _claimed(journal, step, token, path)
+
+
+def _claim_new(journal, step, path):
+    """A step this transaction adds is inserted already claimed."""
+    step.lease_expires_at, step.started_at = ready_lease_expiry(), journal.now
+    return _claimed(journal, step, uuid.uuid4(), path)
 
 
 def _claimed(journal, step, token, path):
@@ -327,8 +368,7 @@ def _continue_with(journal, claim, new_steps):
             continue
         if next_claim is None:
             # Inserted already claimed: the same worker continues with it.
-            new.lease_expires_at, new.started_at = ready_lease_expiry(), journal.now
-            next_claim = _claimed(journal, new, uuid.uuid4(), path)
+            next_claim = _claim_new(journal, new, path)
         else:
             dispatch_after_commit(journal, new.pk)
     return next_claim

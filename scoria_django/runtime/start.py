@@ -7,7 +7,7 @@ from ..journal import new_run
 from ..names import MAX_ID_LENGTH, MAX_KIND_LENGTH, is_name
 from ..payloads import check_json
 from ..states import RunStatus, StepStatus
-from .dispatch import dispatch_after_commit
+from .executor import run_after_commit
 from .handlers import handler_path, resolve_handlers
 from .handoffs import check_root_role_id, record_handoff, validate_handoff
 from .reads import get_run
@@ -137,8 +137,8 @@ def start_run(
             )
             journal.set_run(current_step_id=step.pk)
             journal.record("step_queued", step_id=step.pk, step_status=str(StepStatus.QUEUED))
-            if handler_path(resolved, step.kind):
-                dispatch_after_commit(journal, step.pk)
+            if path := handler_path(resolved, step.kind):
+                run_after_commit(journal, step, path)
     return get_run(run.pk)
 
 
@@ -246,6 +246,6 @@ def start_handoff_run(
         journal.record("step_completed", step_id=parent.pk, step_status=str(StepStatus.COMPLETED))
         child = record_handoff(journal, parent, handoff)
         journal.set_run(current_step_id=child.pk)
-        if handler_path(resolved, child.kind):
-            dispatch_after_commit(journal, child.pk)
+        if path := handler_path(resolved, child.kind):
+            run_after_commit(journal, child, path)
     return get_run(run.pk)
