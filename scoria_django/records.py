@@ -1,6 +1,7 @@
 """Frozen read-side values: ``RunSummary``, ``RunDetail`` and their dict rows."""
 
 from dataclasses import asdict, dataclass
+from types import SimpleNamespace
 
 from .states import CHILD_STEP_PENDING, RunStatus
 
@@ -24,17 +25,19 @@ SUMMARY_FIELDS = (
 
 # The run columns ``RunSummary.from_run`` reads: lists fetch only these (``.only()``),
 # not the JSON payloads a summary never shows.
-SUMMARY_COLUMNS = (
-    "id",
+# What a summary reads, as ``QuerySet.values()`` names: list pages build summaries from
+# these plain rows (``RunSummary.from_values``), not from model instances.
+SUMMARY_VALUES = (
+    "pk",
     "session_id",
     "thread_id",
-    "parent_run",
+    "parent_run_id",
     "status",
     "actor_id",
     "tenant_id",
     "root_role_id",
     "kind",
-    "current_step",
+    "current_step_id",
     "created_at",
     "updated_at",
     "started_at",
@@ -79,6 +82,11 @@ class RunSummary:
             started_at=run.started_at,
             completed_at=run.completed_at,
         )
+
+    @classmethod
+    def from_values(cls, row):
+        """From a ``values(*SUMMARY_VALUES)`` row: the same fields ``from_run`` reads."""
+        return cls.from_run(SimpleNamespace(**row))
 
     def as_dict(self):
         return asdict(self)

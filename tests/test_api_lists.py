@@ -218,3 +218,23 @@ def test_detail_query_count_does_not_grow_with_steps_events_or_handoffs(
         with django_assert_num_queries(4):
             response = client.get(f"{API}runs/{run.pk}/detail/")
         assert len(response.json()["delegated_handoffs"]) == (1 if run is small else 8)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata", "America/St_Johns"])
+def test_list_rows_render_exactly_as_the_summary_serializer(client, zone):
+    from scoria_django.api.serializers import RunSummarySerializer, summary_list_data
+    from scoria_django.models import Run
+    from scoria_django.records import SUMMARY_VALUES, RunSummary
+
+    moments = [
+        datetime.datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=datetime.UTC),
+        datetime.datetime(2026, 11, 1, 5, 59, 59, tzinfo=datetime.UTC),
+    ]
+    for moment in moments:
+        RunFactory(tenant_id="acme", created_at=moment, started_at=moment, completed_at=None)
+    runs = Run.objects.order_by("created_at")
+    with timezone.override(zone):
+        expected = RunSummarySerializer([RunSummary.from_run(run) for run in runs], many=True).data
+        assert summary_list_data(runs.values(*SUMMARY_VALUES)) == expected
+        listed = client.get(f"{API}runs/", {"page_size": 3}).json()["results"]
+    assert listed == list(reversed(expected))

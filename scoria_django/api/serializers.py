@@ -6,8 +6,11 @@ directly, so the API shows exactly what the facade returns. Inputs are in ``inpu
 
 from functools import cache
 
-from rest_framework import serializers
+from django.utils.timezone import is_aware
+from rest_framework import ISO_8601, serializers
+from rest_framework.settings import api_settings
 
+from ..records import RunSummary
 from ..states import RunStatus, StepStatus
 
 
@@ -40,20 +43,53 @@ def _summary_fields():
     return tuple(RunSummarySerializer().fields.items())
 
 
-def summary_list_data(summaries):
-    """``RunSummarySerializer(summaries, many=True).data`` without the per-row machinery:
-    each field's ``to_representation``, applied as ``Serializer.to_representation`` does
-    (``None`` stays ``None``). A list page serialises 50 of them on every request."""
-    fields = _summary_fields()
-    return [
-        {
-            name: None
-            if (value := getattr(summary, name)) is None
-            else field.to_representation(value)
-            for name, field in fields
-        }
-        for summary in summaries
+def summary_list_data(rows):
+    """``RunSummarySerializer(summaries, many=True).data`` for ``values(*SUMMARY_VALUES)``
+    rows, without the per-row machinery: each field's ``to_representation``, applied as
+    ``Serializer.to_representation`` does (``None`` stays ``None``), and date-times
+    rendered in the time zone looked up once per page. A list page serialises 50 of them
+    on every request."""
+    renderers = [
+        (name, _instant_renderer(field) if isinstance(field, serializers.DateTimeField) else field)
+        for name, field in _summary_fields()
     ]
+    data = []
+    for row in rows:
+        summary = RunSummary.from_values(row)
+        data.append(
+            {
+                name: None
+                if (value := getattr(summary, name)) is None
+                else field.to_representation(value)
+                for name, field in renderers
+            }
+        )
+    return data
+
+
+class _InstantRenderer:
+    """``DateTimeField.to_representation`` of an aware value in ISO 8601 (DRF's default
+    output), with the field's time zone resolved once instead of once per value."""
+
+    def __init__(self, field, zone):
+        self.field, self.zone = field, zone
+
+    def to_representation(self, value):
+        if not is_aware(value):
+            return self.field.to_representation(value)
+        try:
+            text = value.astimezone(self.zone).isoformat()
+        except OverflowError:
+            return self.field.to_representation(value)  # DRF's own "overflow" error
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _instant_renderer(field):
+    output_format = getattr(field, "format", api_settings.DATETIME_FORMAT)
+    zone = field.timezone if hasattr(field, "timezone") else field.default_timezone()
+    if not isinstance(output_format, str) or output_format.lower() != ISO_8601 or zone is None:
+        return field  # any other configured output: DRF renders it
+    return _InstantRenderer(field, zone)
 
 
 class StepRowSerializer(serializers.Serializer):

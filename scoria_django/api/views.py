@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from ..records import SUMMARY_COLUMNS, RunSummary, event_row, step_row
+from ..records import SUMMARY_VALUES, RunSummary, event_row, step_row
 from ..runtime.control import cancel_run, resume_run
 from ..runtime.reads import detail_of
 from ..runtime.start import start_handoff_run, start_run
@@ -84,10 +84,8 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         responses={200: RunSummarySerializer(many=True), **error_responses(*READ_ERRORS)},
     )
     def list(self, request):
-        runs = self.filter_queryset(self.get_queryset()).only(*SUMMARY_COLUMNS)
-        page = self.paginate_queryset(runs)
-        summaries = [RunSummary.from_run(run) for run in page]
-        return self.get_paginated_response(summary_list_data(summaries))
+        runs = self.filter_queryset(self.get_queryset()).values(*SUMMARY_VALUES)
+        return self.get_paginated_response(summary_list_data(self.paginate_queryset(runs)))
 
     @extend_schema(
         summary="Get a run's summary",
@@ -250,7 +248,5 @@ class SessionRunsView(ScoriaAPIMixin, generics.GenericAPIView):
         responses={200: RunSummarySerializer(many=True), **error_responses(*READ_ERRORS)},
     )
     def get(self, request, session_id):
-        runs = visible_runs(request).filter(session_id=session_id).only(*SUMMARY_COLUMNS)
-        page = self.paginate_queryset(runs)
-        summaries = [RunSummary.from_run(run) for run in page]
-        return self.get_paginated_response(summary_list_data(summaries))
+        runs = visible_runs(request).filter(session_id=session_id).values(*SUMMARY_VALUES)
+        return self.get_paginated_response(summary_list_data(self.paginate_queryset(runs)))
