@@ -9,7 +9,14 @@ import time
 from django.db import connection, connections, transaction
 
 from . import baselines, scale, scoria_cases
-from .harness import Result, count_python_calls, measure, percentile, sql_profile
+from .harness import (
+    Result,
+    count_python_calls,
+    database_time,
+    measure,
+    percentile,
+    sql_profile,
+)
 
 
 def reset_tables():
@@ -139,6 +146,8 @@ def accounting():
     out["approval_round_trip"]["python_calls"] = count_python_calls(
         scoria_cases.approval_round_trip
     )
+    for name in ("facade_lifecycle", "approval_round_trip"):
+        out[name].update(database_time(getattr(scoria_cases, name)))
     return out
 
 

@@ -76,13 +76,18 @@ def measure(name, op, n, *, warmup=3, prepare=None):
 
 @contextmanager
 def counted_commits(connection):
-    """Count COMMITs Django sends on ``connection`` (explicit commits of atomic blocks)."""
-    counter = {"commits": 0}
+    """Count COMMITs Django sends on ``connection`` (explicit commits of atomic blocks),
+    and the seconds spent in them."""
+    counter = {"commits": 0, "seconds": 0.0}
     original = connection._commit
 
     def _commit():
         counter["commits"] += 1
-        return original()
+        started = time.perf_counter()
+        try:
+            return original()
+        finally:
+            counter["seconds"] += time.perf_counter() - started
 
     connection._commit = _commit
     try:
@@ -115,6 +120,35 @@ def sql_profile(fn):
         "commits": commits["commits"],
         **kinds,
         "sql": [q["sql"] for q in captured.captured_queries],
+    }
+
+
+def database_time(fn, n=100):
+    """Per call of ``fn`` (warm), in ms: the wall time, and the part spent inside statement
+    executions and commits on Django's connection (the round trips and the server's work,
+    plus the driver's own handling of each statement)."""
+    from django.db import connections
+
+    connection = connections["default"]
+    spent = {"seconds": 0.0}
+
+    def timed(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            spent["seconds"] += time.perf_counter() - started
+
+    fn()
+    with connection.execute_wrapper(timed), counted_commits(connection) as commits:
+        started = time.perf_counter()
+        for _ in range(n):
+            fn()
+        wall = time.perf_counter() - started
+    return {
+        "wall_ms": round(wall / n * 1000, 2),
+        "statements_ms": round(spent["seconds"] / n * 1000, 2),
+        "commits_ms": round(commits["seconds"] / n * 1000, 2),
     }
 
 

@@ -245,12 +245,22 @@ def render(payload):
         ]
         acc = res["accounting"]
         rows = [
-            [name, a.get("statements"), a.get("dml"), a.get("commits"), a.get("python_calls", "-")]
+            [
+                name,
+                a.get("statements"),
+                a.get("dml"),
+                a.get("commits"),
+                a.get("python_calls", "-"),
+                _fmt(a.get("wall_ms")),
+                _fmt(a.get("statements_ms")),
+                _fmt(a.get("commits_ms")),
+            ]
             for name, a in acc.items()
         ]
+        headers = ["case", "statements", "DML", "commits", "Python calls", "wall ms"]
         out += [
-            f"## {db}: per lifecycle",
-            _table(["case", "statements", "DML", "commits", "Python calls"], rows),
+            f"## {db}: per lifecycle (ms: one call, and its time inside statements / commits)",
+            _table([*headers, "in statements ms", "in commits ms"], rows),
             "",
         ]
         scale = res.get("scale") or {}

@@ -337,5 +337,21 @@ def _api_cases(client, sessions, run_ids, iterations):
                 raise RuntimeError(f"{path(value)} answered {response.status_code}")
 
         cycle = (values * (iterations // max(len(values), 1) + 2))[: iterations + 3]
-        results.append(measure(name, get, iterations, prepare=lambda n, c=cycle: c[:n]).as_dict())
+        result = measure(name, get, iterations, prepare=lambda n, c=cycle: c[:n]).as_dict()
+        first_path = path(values[0])
+        result.update(_api_plan(lambda p=first_path: client.get(p)))
+        results.append(result)
     return results
+
+
+def _api_plan(request):
+    """EXPLAIN of the run-table query an API request sent (the list page or the lookup)."""
+    runs = [
+        sql
+        for sql in _captured_sql(request)
+        if sql.lstrip().upper().startswith("SELECT") and RUN in sql
+    ]
+    if not runs:
+        return {}
+    plan, uses_index = _explain(runs[0])
+    return {"uses_index": uses_index, "plan": plan, "sql": runs[0]}
