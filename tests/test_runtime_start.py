@@ -338,6 +338,16 @@ def test_each_start_is_a_fresh_run_in_the_same_session():
     ]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_session_list_holds_the_same_summaries_get_run_returns():
+    ident = scoria.identity(actor_id="u", session_id="same-summaries", tenant_id="t")
+    done = scoria.start_run(ident, initial_step={"kind": "echo", "role_id": "executor"})
+    waiting = scoria.start_run(ident, initial_step={"kind": "approval", "role_id": "executor"})
+    listed = scoria.list_runs_for_session("same-summaries")
+    assert listed == [scoria.get_run(waiting.run_id), scoria.get_run(done.run_id)]
+    assert [run.status for run in listed] == ["waiting_for_approval", "completed"]
+
+
 def test_importing_the_facade_loads_no_models_and_needs_no_settings():
     code = (
         "import sys, scoria_django as scoria\n"

@@ -4,6 +4,7 @@ from .. import sql
 from ..exceptions import InvalidFilter, NotFound
 from ..ids import parse_uuid
 from ..records import (
+    SUMMARY_VALUES,
     RunDetail,
     RunSummary,
     delegated_handoff_rows,
@@ -35,10 +36,11 @@ def list_runs_for_session(session_id, *, limit=None):
         raise InvalidFilter("limit must be a positive integer", field="limit")
     if not isinstance(session_id, str) or not session_id.strip():
         return []
-    queryset = Run.objects.for_session(session_id)
+    # Plain rows of the summary columns: no model instances, no JSON payloads decoded.
+    queryset = Run.objects.for_session(session_id).values(*SUMMARY_VALUES)
     if limit is not None:
         queryset = queryset[:limit]
-    return [RunSummary.from_run(run) for run in queryset]
+    return [RunSummary.from_values(row) for row in queryset]
 
 
 def detail_of(run):
