@@ -148,6 +148,14 @@ def accounting():
     )
     for name in ("facade_lifecycle", "approval_round_trip"):
         out[name].update(database_time(getattr(scoria_cases, name)))
+    # One manager verb, for the same split (its statements and commit are 1 of each).
+    steps = iter(baselines.prepare_running_steps(102, session_id="bench-accounting"))
+    verb = sql_profile(lambda: scoria_cases.verb_transition(*next(steps)))
+    verb.pop("sql")
+    out["verb_transition"] = {
+        **verb,
+        **database_time(lambda: scoria_cases.verb_transition(*next(steps))),
+    }
     return out
 
 
