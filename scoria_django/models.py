@@ -56,14 +56,7 @@ class Run(models.Model):
             ),
             # Runs by status sort on (updated_at DESC, id): the index ends in the same order.
             models.Index(fields=["status", "-updated_at", "id"], name="scoria_run_status_updated"),
-            # The API's lists: a tenant's runs, newest first, optionally of one status.
-            models.Index(
-                fields=["tenant_id", "-created_at", "-id"], name="scoria_run_tenant_newest"
-            ),
-            models.Index(
-                fields=["tenant_id", "status", "-created_at", "-id"],
-                name="scoria_run_tenant_status",
-            ),
+            models.Index(fields=["tenant_id", "-created_at"], name="scoria_run_tenant"),
             models.Index(fields=["-updated_at", "id"], name="scoria_run_updated"),
         ]
         constraints = [
