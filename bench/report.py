@@ -273,6 +273,8 @@ def render(payload):
                     _fmt(q.get("raw_p50_ms")),
                     _fmt(q.get("raw_p99_ms")),
                     q.get("uses_index", "-"),
+                    _fmt(q.get("slowest_1pct_ms_mean")),
+                    _fmt(q.get("slowest_1pct_gc_ms_mean")),
                 ]
                 for q in scale["queries"]
                 if "p99_ms" in q
@@ -280,7 +282,14 @@ def render(payload):
             out += [
                 f"## {db}: scale, {scale['size']:,} runs (generated in "
                 f"{scale['generate_seconds']} s); {scale['notes']}",
-                _table(["query", "p50 ms", "p99 ms", "raw p50", "raw p99", "index"], rows),
+                _table(
+                    [
+                        "query",
+                        *("p50 ms", "p99 ms", "raw p50", "raw p99", "index"),
+                        *("slowest 1% ms", "of which GC ms"),
+                    ],
+                    rows,
+                ),
                 "",
             ]
     peers = payload.get("peers")

@@ -8,6 +8,7 @@ SQL, and EXPLAINed as Django sends it.
 """
 
 import datetime
+import gc
 import io
 import random
 import time
@@ -331,17 +332,59 @@ def _api_cases(client, sessions, run_ids, iterations):
             results.append({"name": name, "skipped": f"GET {path(values[0])} listed no run"})
             continue
 
-        def get(value, path=path):
+        calls = []  # (seconds, seconds inside the garbage collector) of every request
+
+        def get(value, path=path, calls=calls):
+            gc_before, started = _GC_CLOCK.seconds, time.perf_counter()
             response = client.get(path(value))
+            calls.append((time.perf_counter() - started, _GC_CLOCK.seconds - gc_before))
             if response.status_code != 200:
                 raise RuntimeError(f"{path(value)} answered {response.status_code}")
 
         cycle = (values * (iterations // max(len(values), 1) + 2))[: iterations + 3]
-        result = measure(name, get, iterations, prepare=lambda n, c=cycle: c[:n]).as_dict()
+        with _GC_CLOCK:
+            result = measure(name, get, iterations, prepare=lambda n, c=cycle: c[:n]).as_dict()
+        result.update(_gc_in_the_tail(calls))
         first_path = path(values[0])
         result.update(_api_plan(lambda p=first_path: client.get(p)))
         results.append(result)
     return results
+
+
+class _GcClock:
+    """Seconds spent in the garbage collector while active (``gc.callbacks``)."""
+
+    def __init__(self):
+        self.seconds, self._started = 0.0, None
+
+    def _callback(self, phase, info):
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._started is not None:
+            self.seconds += time.perf_counter() - self._started
+            self._started = None
+
+    def __enter__(self):
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc):
+        gc.callbacks.remove(self._callback)
+
+
+_GC_CLOCK = _GcClock()
+
+
+def _gc_in_the_tail(calls):
+    """How much of the slowest 1% of requests was garbage collection, next to all of them."""
+    if not calls:
+        return {}
+    slowest = sorted(calls)[-max(len(calls) // 100, 1) :]
+    return {
+        "gc_ms_mean": round(sum(g for _, g in calls) / len(calls) * 1000, 3),
+        "slowest_1pct_ms_mean": round(sum(w for w, _ in slowest) / len(slowest) * 1000, 2),
+        "slowest_1pct_gc_ms_mean": round(sum(g for _, g in slowest) / len(slowest) * 1000, 2),
+    }
 
 
 def _api_plan(request):
