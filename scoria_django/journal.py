@@ -33,6 +33,8 @@ class RunJournal:
         self._run_fields = {}
         self._after_commit = []
         self._after_flush = []
+        # The signals this transaction sends on commit, in order.
+        self.signals = []
 
     # -- run row -------------------------------------------------------------
 
@@ -98,6 +100,7 @@ class RunJournal:
         from .models import Run
 
         kwargs.setdefault("run_id", str(self.run.pk))
+        self.signals.append(signal)
         self._after_commit.append(lambda: signal.send(sender=Run, **kwargs))
 
     def flush(self):
@@ -140,13 +143,13 @@ def lock_run(run_id, *, missing=NotFound):
 
 
 def _outermost():
-    """No transaction of the host's is open: ours will commit when the verb returns.
+    """No transaction is open around the verb: ours commits when the verb returns.
 
-    The atomic blocks a ``TestCase`` opens around each test are not the host's (Django's
-    own ``durable=True`` check skips them the same way), so tests take the same path.
+    Any enclosing one counts, including the one a ``TestCase`` wraps each test in (it never
+    commits: a step claimed there would stay claimed) and manual ``set_autocommit(False)``.
     """
     connection = transaction.get_connection()
-    return all(getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+    return connection.get_autocommit() and not connection.in_atomic_block
 
 
 @contextmanager

@@ -23,10 +23,9 @@ SUMMARY_FIELDS = (
     "completed_at",
 )
 
-# The run columns ``RunSummary.from_run`` reads: lists fetch only these (``.only()``),
-# not the JSON payloads a summary never shows.
 # What a summary reads, as ``QuerySet.values()`` names: list pages build summaries from
-# these plain rows (``RunSummary.from_values``), not from model instances.
+# these plain rows (``RunSummary.from_values``), not from model instances, and never load
+# the JSON payloads a summary does not show.
 SUMMARY_VALUES = (
     "pk",
     "session_id",

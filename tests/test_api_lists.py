@@ -230,11 +230,21 @@ def test_list_rows_render_exactly_as_the_summary_serializer(client, zone):
         datetime.datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=datetime.UTC),
         datetime.datetime(2026, 11, 1, 5, 59, 59, tzinfo=datetime.UTC),
     ]
+    parent = RunFactory(tenant_id="acme", created_at=moments[0] - datetime.timedelta(days=1))
     for moment in moments:
-        RunFactory(tenant_id="acme", created_at=moment, started_at=moment, completed_at=None)
+        run = RunFactory(
+            tenant_id="acme",
+            created_at=moment,
+            started_at=moment,
+            completed_at=None,
+            parent_run=parent,
+        )
+    run.current_step = StepFactory(run=run)
+    run.save(update_fields=["current_step"])
     runs = Run.objects.order_by("created_at")
     with timezone.override(zone):
         expected = RunSummarySerializer([RunSummary.from_run(run) for run in runs], many=True).data
         assert summary_list_data(runs.values(*SUMMARY_VALUES)) == expected
         listed = client.get(f"{API}runs/", {"page_size": 3}).json()["results"]
     assert listed == list(reversed(expected))
+    assert expected[-1]["parent_run_id"] and expected[-1]["current_step_id"]

@@ -3,7 +3,8 @@
 ``ImmediateBackend`` runs a task in this process as soon as it is enqueued, so the task's
 own claim transaction would be one commit spent on nothing: start_run, start_handoff_run
 and resume_run claim the first runnable step themselves, and this process runs it right
-after commit. A host transaction around the call, or a queuing backend, keeps the task.
+after commit. Any transaction around the call (a host's, a ``TestCase``'s), or a queuing
+backend, keeps the task.
 """
 
 import datetime
@@ -15,8 +16,16 @@ from django.test import override_settings
 from django.utils import timezone
 
 import scoria_django as scoria
-from scoria_django.compat import DUMMY_BACKEND, default_task_backend, task_enqueued
+from scoria_django import signals
+from scoria_django.compat import (
+    DUMMY_BACKEND,
+    ImmediateBackend,
+    default_task_backend,
+    task_enqueued,
+)
 from scoria_django.models import Step
+from scoria_django.runtime.executor import execute
+from scoria_django.runtime.leases import Claim
 from scoria_django.runtime.recovery import recover
 from tests import handlers
 
@@ -110,12 +119,10 @@ def test_a_queuing_backend_gets_a_task_and_nothing_is_claimed():
     assert event_types(summary.run_id) == ["run_started", "step_queued"]
 
 
-@pytest.mark.django_db
-def test_a_process_that_dies_after_the_start_commit_leaves_a_lease_recovery_takes_over(
-    django_capture_on_commit_callbacks,
-):
-    # The start commits its claim; the callback that would run the step never runs.
-    with django_capture_on_commit_callbacks(execute=False):
+@pytest.mark.django_db(transaction=True)
+def test_a_process_that_dies_after_the_start_commit_leaves_a_lease_recovery_takes_over():
+    # The start commits its claim; the process dies before the callback runs the step.
+    with mock.patch("scoria_django.runtime.executor._run_inline"):
         summary = scoria.start_run(
             None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
         )
@@ -127,11 +134,145 @@ def test_a_process_that_dies_after_the_start_commit_leaves_a_lease_recovery_take
     Step.objects.filter(pk=step.pk).update(
         lease_expires_at=timezone.now() - datetime.timedelta(minutes=1)
     )
-    with django_capture_on_commit_callbacks(execute=True):
-        assert recover().summary() == "requeued=1 failed=0 reenqueued=0"
+    assert recover().summary() == "requeued=1 failed=0 reenqueued=0"
     assert scoria.get_run(summary.run_id).status == "completed"
     assert Step.objects.get(pk=step.pk).attempt == 2
     assert len(handlers.CALLS) == 1
+
+
+@pytest.mark.django_db
+def test_in_a_test_case_transaction_the_step_stays_queued_for_the_test_to_run():
+    # A TestCase's transaction never commits: a claim taken in it would never be run.
+    summary = scoria.start_run(
+        None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
+    )
+    assert Step.objects.get(pk=summary.current_step_id).status == "queued"
+    execute(summary.run_id, summary.current_step_id)
+    assert scoria.get_run(summary.run_id).status == "completed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_receiver_that_cancels_the_run_before_the_handler_starts_stops_it():
+    def cancel(sender, run_id, **kwargs):
+        scoria.cancel_run(run_id, reason="policy")
+
+    signals.run_started.connect(cancel)
+    try:
+        summary = scoria.start_run(
+            None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
+        )
+    finally:
+        signals.run_started.disconnect(cancel)
+    assert handlers.CALLS == []
+    assert summary.status == "cancelled"
+    assert event_types(summary.run_id)[-2:] == ["step_cancelled", "run_cancelled"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_recovery_took_over_before_the_handler_starts_is_not_run_again():
+    def take_over(sender, run_id, **kwargs):
+        # The receiver outlived the lease and recovery gave the step to another worker.
+        Step.objects.filter(run_id=run_id).update(
+            lease_expires_at=timezone.now() - datetime.timedelta(minutes=1)
+        )
+        recover()
+
+    signals.run_started.connect(take_over)
+    try:
+        summary = scoria.start_run(
+            None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
+        )
+    finally:
+        signals.run_started.disconnect(take_over)
+    assert summary.status == "completed"
+    assert len(handlers.CALLS) == 1  # the recovered attempt, not the inline claim as well
+    assert Step.objects.get(pk=summary.current_step_id).attempt == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_aged_claim_is_renewed_before_its_handler_starts(settings):
+    settings.SCORIA_LEASE_SECONDS = 0  # so a third of it has gone by at any handler start
+    with mock.patch.object(Claim, "renew", autospec=True, side_effect=Claim.renew) as renew:
+        summary = scoria.start_run(
+            None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
+        )
+    assert summary.status == "completed"
+    assert renew.call_count >= 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fresh_claim_without_receivers_starts_its_handler_without_asking_the_database():
+    with mock.patch.object(Claim, "renew", autospec=True, side_effect=Claim.renew) as renew:
+        summary = scoria.start_run(
+            None, initial_step={"kind": "chain", "role_id": "executor"}, handlers=CHAIN
+        )
+    assert summary.status == "completed"
+    assert renew.call_count == 0
+
+
+SEEN_INPUTS = []
+
+
+def keep_input(ctx):
+    SEEN_INPUTS.append(ctx.input)
+    ctx.input["touched"] = True  # against the contract; must not reach the caller
+    return "kept"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_inline_handler_sees_the_stored_input_not_the_callers_objects():
+    SEEN_INPUTS.clear()
+    given = {"items": ("a", ("b", 1))}
+    summary = scoria.start_run(
+        None,
+        initial_step={"kind": "keep", "role_id": "executor", "input": given},
+        handlers={"keep": keep_input},
+    )
+    assert summary.status == "completed"
+    assert SEEN_INPUTS == [{"items": ["a", ["b", 1]], "touched": True}]
+    assert given == {"items": ("a", ("b", 1))}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_handoff_start_claims_the_delegated_step_in_its_transaction():
+    with Commits() as commits:
+        summary = scoria.start_handoff_run(
+            {"actor_id": "u", "session_id": "s-inline-handoff"},
+            "critic",
+            root_role_id="assistant",
+            delegated_kind="review",
+            handoff_input={"brief": "check"},
+            projected_context={"draft_answer": "yes"},
+            handlers={"review": "tests.handoff_handlers.review"},
+        )
+    assert summary.status == "completed"
+    assert commits.count == 2  # start + claim, then the outcome
+    types = event_types(summary.run_id)
+    queued = types.index("step_queued")
+    assert types[queued : queued + 2] == ["step_queued", "step_claimed"]
+
+
+def fail_first_attempt(ctx):
+    if ctx.attempt == 1:
+        return scoria.fail("flaky")
+    return {"attempt": ctx.attempt}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_claims_the_failed_step_in_the_resume_transaction():
+    failed = scoria.start_run(
+        None,
+        initial_step={"kind": "flaky", "role_id": "executor"},
+        handlers={"flaky": fail_first_attempt},
+    )
+    assert failed.status == "failed"
+    with Commits() as commits:
+        done = scoria.resume_run(failed.run_id)
+    assert done.status == "completed"
+    assert commits.count == 2  # resume + claim, then the outcome
+    types = event_types(done.run_id)
+    retried = types.index("retry_requested")
+    assert types[retried : retried + 2] == ["retry_requested", "step_claimed"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -157,3 +298,25 @@ def test_a_resume_of_two_waiting_steps_claims_one_and_enqueues_the_other():
     assert [step.status for step in waiting] == ["completed", "completed"]
     # The first runs on the resume's claim; only the second goes through the backend.
     assert enqueued == [[summary.run_id, str(waiting[1].pk)]]
+
+
+class TracingImmediateBackend(ImmediateBackend):
+    """A host's own inline backend: it must keep receiving scoria's tasks."""
+
+    enqueued = []
+
+    def enqueue(self, task, args, kwargs):
+        TracingImmediateBackend.enqueued.append(list(args))
+        return super().enqueue(task, args, kwargs)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_subclass_of_the_immediate_backend_still_gets_its_tasks():
+    TracingImmediateBackend.enqueued.clear()
+    backend = f"{__name__}.TracingImmediateBackend"
+    with override_settings(TASKS={"default": {"BACKEND": backend}}):
+        summary = scoria.start_run(
+            None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
+        )
+    assert summary.status == "completed"
+    assert TracingImmediateBackend.enqueued == [[summary.run_id, summary.current_step_id]]

@@ -24,7 +24,9 @@ def dispatch_after_commit(journal, step_id):
 
 
 def backend_runs_inline():
-    """The task backend runs a task in this process when it is enqueued (ImmediateBackend)."""
+    """The task backend is the framework's own ImmediateBackend, which runs a task in this
+    process when it is enqueued. A subclass may add behaviour to its tasks (tracing, say):
+    it gets them."""
     from ..compat import ImmediateBackend, task_backends
 
-    return isinstance(task_backends[scoria_settings.TASK_BACKEND], ImmediateBackend)
+    return type(task_backends[scoria_settings.TASK_BACKEND]) is ImmediateBackend

@@ -10,6 +10,8 @@ a step runnable claims it too and this process runs it right after commit
 (``run_after_commit``): the same steps, one transaction fewer.
 """
 
+import functools
+import json
 import logging
 import queue
 import threading
@@ -17,6 +19,7 @@ import time
 import uuid
 
 from django.db import OperationalError, close_old_connections, connections
+from django.db.models import JSONField
 
 from .. import signals, sql
 from ..exceptions import NotFound
@@ -51,7 +54,7 @@ def run_claimed(claim):
     """Run a claimed step, then every step this worker goes on to claim."""
     worker = None
     try:
-        while claim is not None:
+        while claim is not None and claim.held_at_start():
             if worker is None or worker.abandoned:
                 worker = _HandlerThread()
             result = invoke(claim, worker)
@@ -103,7 +106,26 @@ def run_after_commit(journal, step, path):
 
 def _run_inline(claim):
     claim.step.lease_expires_at = None  # the database computed it; not read back
+    # The caller's own objects went into this transaction; a worker would read them back.
+    stored_form(claim.run)
+    stored_form(claim.step)
     run_claimed(claim)
+
+
+def stored_form(instance):
+    """Replace each JSON value of ``instance`` by what reading it back would give (lists for
+    tuples, no object shared with the code that wrote it): a handler sees the same values
+    whether its step was claimed in this process or read by a worker."""
+    for field in _json_fields(type(instance)):
+        value = getattr(instance, field.attname)
+        if value is not None:
+            stored = json.dumps(value, cls=field.encoder)
+            setattr(instance, field.attname, json.loads(stored, cls=field.decoder))
+
+
+@functools.cache
+def _json_fields(model):
+    return [field for field in model._meta.concrete_fields if isinstance(field, JSONField)]
 
 
 def _claim_queued(journal, step, path):
@@ -139,7 +161,9 @@ def _claimed(journal, step, token, path):
     journal.record(
         "step_claimed", step_id=step.pk, step_status=str(StepStatus.RUNNING), attempt=step.attempt
     )
-    return Claim(run=journal.run, step=step, token=token, handler_path=path)
+    return Claim(
+        run=journal.run, step=step, token=token, handler_path=path, signals=journal.signals
+    )
 
 
 class _HandlerCall:
@@ -367,7 +391,9 @@ def _continue_with(journal, claim, new_steps):
         if path is None:
             continue
         if next_claim is None:
-            # Inserted already claimed: the same worker continues with it.
+            # Inserted already claimed: the same worker continues with it, seeing its
+            # values as a worker reading the row would.
+            stored_form(new)
             next_claim = _claim_new(journal, new, path)
         else:
             dispatch_after_commit(journal, new.pk)

@@ -1,6 +1,7 @@
 """Claims and leases, measured on the database clock."""
 
 import datetime
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -35,6 +36,10 @@ class Claim:
     token: uuid.UUID
     handler_path: str | None = None
     extra: dict = field(default_factory=dict)
+    # When it was claimed, and the signals the claiming transaction sends on commit: their
+    # receivers run after the commit and before the handler.
+    claimed_at: float = field(default_factory=time.monotonic)
+    signals: list = field(default_factory=list)
 
     def held_where(self):
         return {"id": self.step.pk, "claim_token": self.token, "status": StepStatus.RUNNING}
@@ -46,3 +51,18 @@ class Claim:
 
     def renew(self):
         return self.held().update(lease_expires_at=lease_expiry()) == 1
+
+    def held_at_start(self):
+        """Is the claim still ours as its handler is about to start?
+
+        Asked of the database (renewing the lease) only when something may have taken it
+        since the claim: a receiver of the claiming transaction's signals ran in between
+        (it may have cancelled the run), or a third of the lease went by (recovery may
+        have given the step to another worker). Otherwise the answer is yes for free.
+        """
+        from ..models import Run
+
+        aged = time.monotonic() - self.claimed_at >= scoria_settings.LEASE_SECONDS / 3
+        if not aged and not any(signal.has_listeners(Run) for signal in self.signals):
+            return True
+        return self.renew()
