@@ -97,13 +97,31 @@ def machine():
     }
 
 
-def ensure_bench_database():
-    """Create ``scoria_bench`` (never the project's or the tests' databases) if missing."""
-    import psycopg
+def fresh_bench_databases(dbs):
+    """Start every run from an empty, freshly migrated schema: the SQLite file is removed
+    and ``scoria_bench`` (never the project's or the tests' databases) is dropped and
+    created again, so no index or table left by an earlier run or experiment can make a
+    figure that the package's migrations would not give."""
+    if "sqlite" in dbs:
+        from .settings import SQLITE_PATH
 
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'scoria_bench'").fetchone():
-            conn.execute("CREATE DATABASE scoria_bench")
+        for suffix in ("", "-wal", "-shm"):
+            Path(SQLITE_PATH + suffix).unlink(missing_ok=True)
+    if "postgres" in dbs:
+        import psycopg
+        from psycopg import sql
+
+        from .settings import PG_URL
+
+        name = PG_URL.rsplit("/", 1)[-1].split("?", 1)[0]
+        if not name.startswith("scoria_bench"):
+            # Only a database the bench owns may be dropped.
+            raise SystemExit(f"BENCH_DATABASE_URL must name a scoria_bench* database, not {name!r}")
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def run_peers(options, iterations=None):
@@ -171,8 +189,7 @@ def main(argv=None):
             del given[:1]  # its value
         elif not arg.startswith("--db="):
             passthrough.append(arg)
-    if "postgres" in dbs:
-        ensure_bench_database()
+    fresh_bench_databases(dbs)
     for db in dbs:
         out = RESULTS / f".{db}.partial.json"
         command = [sys.executable, "-m", "bench.run", "--child", "--db", db, "--out", str(out)]
