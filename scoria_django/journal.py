@@ -33,8 +33,10 @@ class RunJournal:
         self._run_fields = {}
         self._after_commit = []
         self._after_flush = []
-        # The signals this transaction sends on commit, in order.
-        self.signals = []
+        # Set once code of others runs between this commit and the handler of a step it
+        # claimed: a receiver of its signals, or an on_commit callback registered before its
+        # own. That code may have cancelled the run (``Claim.held_at_start``).
+        self.others_ran = False
 
     # -- run row -------------------------------------------------------------
 
@@ -100,8 +102,12 @@ class RunJournal:
         from .models import Run
 
         kwargs.setdefault("run_id", str(self.run.pk))
-        self.signals.append(signal)
-        self._after_commit.append(lambda: signal.send(sender=Run, **kwargs))
+
+        def send():
+            if signal.send(sender=Run, **kwargs):
+                self.others_ran = True
+
+        self._after_commit.append(send)
 
     def flush(self):
         from .models import Run
@@ -127,8 +133,17 @@ class RunJournal:
         sql.insert(self._events)
         for write in self._after_flush:
             write()
+        if self._after_commit and _on_commit_callbacks_pending():
+            self.others_ran = True  # they run before ours
         for callback in self._after_commit:
             transaction.on_commit(callback, robust=True)
+
+
+def _on_commit_callbacks_pending():
+    """Has other code registered ``on_commit`` callbacks in this transaction (a host's
+    ``post_save`` receiver, say)? Unknown counts as yes."""
+    pending = getattr(transaction.get_connection(), "run_on_commit", None)
+    return pending is None or bool(pending)
 
 
 def lock_run(run_id, *, missing=NotFound):

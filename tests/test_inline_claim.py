@@ -11,7 +11,8 @@ import datetime
 from unittest import mock
 
 import pytest
-from django.db import connections, transaction
+from django.db import OperationalError, connections, transaction
+from django.db.models.signals import post_save
 from django.test import override_settings
 from django.utils import timezone
 
@@ -23,7 +24,7 @@ from scoria_django.compat import (
     default_task_backend,
     task_enqueued,
 )
-from scoria_django.models import Step
+from scoria_django.models import Handoff, Step
 from scoria_django.runtime.executor import execute
 from scoria_django.runtime.leases import Claim
 from scoria_django.runtime.recovery import recover
@@ -169,6 +170,86 @@ def test_a_receiver_that_cancels_the_run_before_the_handler_starts_stops_it():
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_receiver_that_disconnects_itself_and_cancels_still_stops_the_handler():
+    def cancel_once(sender, run_id, **kwargs):
+        signals.run_started.disconnect(cancel_once)
+        scoria.cancel_run(run_id, reason="policy")
+
+    signals.run_started.connect(cancel_once)
+    summary = scoria.start_run(
+        None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
+    )
+    assert handlers.CALLS == []
+    assert summary.status == "cancelled"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_host_on_commit_callback_that_cancels_stops_the_delegated_handler():
+    # A host's post_save receiver registers on_commit work inside scoria's transaction.
+    def on_handoff(sender, instance, created, **kwargs):
+        run_id = str(instance.run_id)
+        transaction.on_commit(lambda: scoria.cancel_run(run_id, reason="policy"))
+
+    SEEN_INPUTS.clear()
+    post_save.connect(on_handoff, sender=Handoff)
+    try:
+        summary = scoria.start_handoff_run(
+            {"actor_id": "u", "session_id": "s-host-callback"},
+            "critic",
+            root_role_id="assistant",
+            delegated_kind="review",
+            handoff_input={"brief": "check"},
+            projected_context={"draft_answer": "yes"},
+            handlers={"review": keep_input},
+        )
+    finally:
+        post_save.disconnect(on_handoff, sender=Handoff)
+    assert summary.status == "cancelled"
+    assert SEEN_INPUTS == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_autocommit_off_the_step_is_left_queued_until_the_host_commits():
+    transaction.set_autocommit(False)
+    try:
+        summary = scoria.start_run(
+            None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
+        )
+        assert Step.objects.get(pk=summary.current_step_id).status == "queued"
+        transaction.commit()
+    finally:
+        transaction.set_autocommit(True)
+    execute(summary.run_id, summary.current_step_id)  # the host's own wake-up
+    assert scoria.get_run(summary.run_id).status == "completed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_moment_of_contention_on_the_start_check_is_retried():
+    calls = []
+
+    def flaky_renew(claim):
+        calls.append("renew")
+        if len(calls) == 1:
+            raise OperationalError("database is locked")
+        return Claim.held(claim).update(status="running") == 1
+
+    signals.run_started.connect(noop_receiver)
+    try:
+        with mock.patch.object(Claim, "renew", autospec=True, side_effect=flaky_renew):
+            summary = scoria.start_run(
+                None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
+            )
+    finally:
+        signals.run_started.disconnect(noop_receiver)
+    assert calls == ["renew", "renew"]
+    assert summary.status == "completed"
+
+
+def noop_receiver(sender, **kwargs):
+    return None
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_claim_recovery_took_over_before_the_handler_starts_is_not_run_again():
     def take_over(sender, run_id, **kwargs):
         # The receiver outlived the lease and recovery gave the step to another worker.
@@ -189,15 +270,31 @@ def test_a_claim_recovery_took_over_before_the_handler_starts_is_not_run_again()
     assert Step.objects.get(pk=summary.current_step_id).attempt == 2
 
 
+ORDER = []
+
+
+def note_handler(ctx):
+    ORDER.append("handler")
+    return "noted"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_aged_claim_is_renewed_before_its_handler_starts(settings):
     settings.SCORIA_LEASE_SECONDS = 0  # so a third of it has gone by at any handler start
-    with mock.patch.object(Claim, "renew", autospec=True, side_effect=Claim.renew) as renew:
+    ORDER.clear()
+
+    def renew(claim):
+        ORDER.append("renew")
+        return Claim.held(claim).update(status="running") == 1
+
+    with mock.patch.object(Claim, "renew", autospec=True, side_effect=renew):
         summary = scoria.start_run(
-            None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
+            None,
+            initial_step={"kind": "note", "role_id": "executor"},
+            handlers={"note": note_handler},
         )
     assert summary.status == "completed"
-    assert renew.call_count >= 1
+    assert ORDER[:2] == ["renew", "handler"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -231,6 +328,41 @@ def test_the_inline_handler_sees_the_stored_input_not_the_callers_objects():
     assert summary.status == "completed"
     assert SEEN_INPUTS == [{"items": ["a", ["b", 1]], "touched": True}]
     assert given == {"items": ("a", ("b", 1))}
+
+
+SEEN_VALUES = []
+
+
+def keep_values(ctx):
+    SEEN_VALUES.append({"payload": ctx.payload, "resume_input": ctx.resume_input})
+    if ctx.approval is None:
+        return scoria.wait_for_approval("publish")
+    return scoria.complete("ok", next_steps=[{"kind": "keep", "input": {"next": (1, 2)}}])
+
+
+def keep_next_input(ctx):
+    SEEN_INPUTS.append(ctx.input)
+    return "done"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payload_resume_input_and_a_continued_steps_input_are_seen_as_stored():
+    SEEN_VALUES.clear()
+    SEEN_INPUTS.clear()
+    waiting = scoria.start_run(
+        None,
+        initial_step={"kind": "values", "role_id": "executor"},
+        payload={"tags": ("x", "y")},
+        handlers={"values": keep_values, "keep": keep_next_input},
+    )
+    assert waiting.status == "waiting_for_approval"
+    done = scoria.resume_run(waiting.run_id, identity={"actor_id": "boss"}, input=("ok",))
+    assert done.status == "completed"
+    assert SEEN_VALUES == [
+        {"payload": {"tags": ["x", "y"]}, "resume_input": None},
+        {"payload": {"tags": ["x", "y"]}, "resume_input": ["ok"]},
+    ]
+    assert SEEN_INPUTS == [{"next": [1, 2]}]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -54,7 +54,10 @@ def run_claimed(claim):
     """Run a claimed step, then every step this worker goes on to claim."""
     worker = None
     try:
-        while claim is not None and claim.held_at_start():
+        while claim is not None:
+            if not claim.held_at_start():
+                logger.info("claim lost before its handler started step=%s", claim.step.pk)
+                break
             if worker is None or worker.abandoned:
                 worker = _HandlerThread()
             result = invoke(claim, worker)
@@ -90,7 +93,7 @@ def claim_step(run_id, step_id):
 def run_after_commit(journal, step, path):
     """Make ``step`` (queued, or about to be inserted queued) run once this commits.
 
-    With an inline backend and no host transaction around this one, the first such step
+    With the inline backend and no transaction open around this one, the first such step
     is claimed here and run by this process after commit; the task round trip would
     only claim it in a transaction of its own. Otherwise its task is enqueued.
     """
@@ -161,9 +164,7 @@ def _claimed(journal, step, token, path):
     journal.record(
         "step_claimed", step_id=step.pk, step_status=str(StepStatus.RUNNING), attempt=step.attempt
     )
-    return Claim(
-        run=journal.run, step=step, token=token, handler_path=path, signals=journal.signals
-    )
+    return Claim(run=journal.run, step=step, token=token, handler_path=path, origin=journal)
 
 
 class _HandlerCall:

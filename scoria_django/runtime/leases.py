@@ -5,6 +5,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from django.db import OperationalError
 from django.db.models import DateTimeField, ExpressionWrapper
 from django.db.models.functions import Now
 
@@ -36,10 +37,10 @@ class Claim:
     token: uuid.UUID
     handler_path: str | None = None
     extra: dict = field(default_factory=dict)
-    # When it was claimed, and the signals the claiming transaction sends on commit: their
-    # receivers run after the commit and before the handler.
+    # When it was claimed, and the journal of the claiming transaction: code of others may
+    # run after its commit and before the handler (``RunJournal.others_ran``).
     claimed_at: float = field(default_factory=time.monotonic)
-    signals: list = field(default_factory=list)
+    origin: object = None
 
     def held_where(self):
         return {"id": self.step.pk, "claim_token": self.token, "status": StepStatus.RUNNING}
@@ -56,13 +57,23 @@ class Claim:
         """Is the claim still ours as its handler is about to start?
 
         Asked of the database (renewing the lease) only when something may have taken it
-        since the claim: a receiver of the claiming transaction's signals ran in between
-        (it may have cancelled the run), or a third of the lease went by (recovery may
-        have given the step to another worker). Otherwise the answer is yes for free.
+        since the claim: code of others ran after the claiming commit (a signal receiver
+        or an ``on_commit`` callback, which may have cancelled the run), or a third of the
+        lease went by (recovery may have given the step to another worker). Otherwise the
+        answer is yes for free.
         """
-        from ..models import Run
-
         aged = time.monotonic() - self.claimed_at >= scoria_settings.LEASE_SECONDS / 3
-        if not aged and not any(signal.has_listeners(Run) for signal in self.signals):
+        if not aged and not (self.origin is not None and self.origin.others_ran):
             return True
-        return self.renew()
+        for attempt in range(RENEW_ATTEMPTS):
+            try:
+                return self.renew()
+            except OperationalError:
+                # A moment's contention (SQLite's lock) must not cost the step an attempt.
+                if attempt == RENEW_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        return False
+
+
+RENEW_ATTEMPTS = 3
