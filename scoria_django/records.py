@@ -25,22 +25,11 @@ SUMMARY_FIELDS = (
 
 # What a summary reads, as ``QuerySet.values()`` names: list pages build summaries from
 # these plain rows (``RunSummary.from_values``), not from model instances, and never load
-# the JSON payloads a summary does not show.
+# the JSON payloads a summary does not show. ``run_id`` is the primary key and
+# ``awaiting_approval`` derives from the status; every other field is the run's column.
 SUMMARY_VALUES = (
     "pk",
-    "session_id",
-    "thread_id",
-    "parent_run_id",
-    "status",
-    "actor_id",
-    "tenant_id",
-    "root_role_id",
-    "kind",
-    "current_step_id",
-    "created_at",
-    "updated_at",
-    "started_at",
-    "completed_at",
+    *(name for name in SUMMARY_FIELDS if name not in ("run_id", "awaiting_approval")),
 )
 
 

@@ -201,15 +201,17 @@ def insert(objs, *, connection=None):
         f"INSERT INTO {table.name} ({', '.join(table.column[f.attname] for f in fields)}) VALUES "
     )
     size = max(connection.ops.bulk_batch_size(fields, objs) or len(objs), 1)
+    computed = []  # (obj, attname) of values the database computes (a lease expiry)
     with connection.cursor() as cursor:
         for start in range(0, len(objs), size):
             rows, params = [], []
             for obj in objs[start : start + size]:
                 placeholders = []
                 for field in fields:
-                    placeholder, adapted = _value(
-                        table, field, getattr(obj, field.attname), connection
-                    )
+                    value = getattr(obj, field.attname)
+                    placeholder, adapted = _value(table, field, value, connection)
+                    if isinstance(value, DbNowPlus):
+                        computed.append((obj, field.attname))
                     placeholders.append(placeholder)
                     params.extend(adapted)
                 rows.append(f"({', '.join(placeholders)})")
@@ -217,3 +219,5 @@ def insert(objs, *, connection=None):
     for obj in objs:
         obj._state.adding = False
         obj._state.db = connection.alias
+    for obj, attname in computed:
+        setattr(obj, attname, None)  # not read back: unknown here, not the marker

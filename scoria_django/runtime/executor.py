@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 
-from django.db import OperationalError, close_old_connections, connections
+from django.db import close_old_connections, connections
 from django.db.models import JSONField
 
 from .. import signals, sql
@@ -32,7 +32,7 @@ from .decisions import Completed, Failed, Waiting, decide, exception_error
 from .dispatch import backend_runs_inline, dispatch_after_commit
 from .handlers import handler_path, load_handler
 from .handoffs import record_handoff
-from .leases import Claim, ready_lease_expiry
+from .leases import Claim, ready_lease_expiry, retry_on_contention
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +98,8 @@ def run_after_commit(journal, step, path):
     only claim it in a transaction of its own. Otherwise its task is enqueued.
     """
     if journal.inline_claim is None and journal.outermost and backend_runs_inline():
-        claim = _claim_new(journal, step, path) if step._state.adding else None
-        claim = claim or _claim_queued(journal, step, path)
+        adding = step._state.adding
+        claim = _claim_new(journal, step, path) if adding else _claim_queued(journal, step, path)
         if claim is not None:
             journal.inline_claim = claim
             journal.after_commit(lambda: _run_inline(claim))
@@ -108,7 +108,6 @@ def run_after_commit(journal, step, path):
 
 
 def _run_inline(claim):
-    claim.step.lease_expires_at = None  # the database computed it; not read back
     # The caller's own objects went into this transaction; a worker would read them back.
     stored_form(claim.run)
     stored_form(claim.step)
@@ -287,8 +286,6 @@ def record_outcome(claim, result):
                 )
     except NotFound:
         return None
-    if next_claim is not None:
-        next_claim.step.lease_expires_at = None  # the database computed it; not read back
     return next_claim
 
 
@@ -404,7 +401,8 @@ def _continue_with(journal, claim, new_steps):
 def discard_late_result(claim, *, reason):
     """Evidence that a handler finished after its claim was given up."""
     close_old_connections()
-    for attempt in range(LATE_RESULT_ATTEMPTS):
+
+    def record():
         try:
             with locked_run(claim.run.pk) as journal:
                 journal.record(
@@ -413,15 +411,7 @@ def discard_late_result(claim, *, reason):
                     attempt=claim.step.attempt,
                     reason=reason,
                 )
-            return
         except NotFound:
-            return
-        except OperationalError:
-            # This write races whatever else touches the run at that moment; SQLite
-            # refuses a locked table at once (shared cache) or after its busy timeout.
-            if attempt == LATE_RESULT_ATTEMPTS - 1:
-                raise
-            time.sleep(0.05 * (attempt + 1))
+            pass  # the run is gone, and its evidence with it
 
-
-LATE_RESULT_ATTEMPTS = 3
+    retry_on_contention(record)

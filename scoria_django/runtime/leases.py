@@ -65,15 +65,19 @@ class Claim:
         aged = time.monotonic() - self.claimed_at >= scoria_settings.LEASE_SECONDS / 3
         if not aged and not (self.origin is not None and self.origin.others_ran):
             return True
-        for attempt in range(RENEW_ATTEMPTS):
-            try:
-                return self.renew()
-            except OperationalError:
-                # A moment's contention (SQLite's lock) must not cost the step an attempt.
-                if attempt == RENEW_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-        return False
+        # A moment's contention must not cost the step an attempt.
+        return retry_on_contention(self.renew)
 
 
-RENEW_ATTEMPTS = 3
+def retry_on_contention(write, attempts=3):
+    """``write()``, tried again after a moment while the database refuses it for
+    contention: these writes race whatever else touches the run at that moment, and
+    SQLite refuses a locked table at once (shared cache) or after its busy timeout."""
+    for attempt in range(attempts):
+        try:
+            return write()
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    return None
