@@ -108,12 +108,13 @@ def fresh_bench_databases(dbs):
         for suffix in ("", "-wal", "-shm"):
             Path(SQLITE_PATH + suffix).unlink(missing_ok=True)
     if "postgres" in dbs:
+        import dj_database_url
         import psycopg
         from psycopg import sql
 
         from .settings import PG_URL
 
-        name = PG_URL.rsplit("/", 1)[-1].split("?", 1)[0]
+        name = dj_database_url.parse(PG_URL)["NAME"]
         if not name.startswith("scoria_bench"):
             # Only a database the bench owns may be dropped.
             raise SystemExit(f"BENCH_DATABASE_URL must name a scoria_bench* database, not {name!r}")
