@@ -8,6 +8,7 @@ backend, keeps the task.
 """
 
 import datetime
+from contextlib import contextmanager
 from unittest import mock
 
 import pytest
@@ -37,6 +38,21 @@ APPROVAL = {"approval": "tests.handlers.wait_for_approval"}
 def fan_out(ctx):
     """Queues two steps that each wait for approval."""
     return scoria.complete("fanned", next_steps=[{"kind": "approval"}, {"kind": "approval"}])
+
+
+def start_echo():
+    return scoria.start_run(
+        None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
+    )
+
+
+@contextmanager
+def receiving(signal, receiver):
+    signal.connect(receiver)
+    try:
+        yield
+    finally:
+        signal.disconnect(receiver)
 
 
 def event_types(run_id):
@@ -99,9 +115,7 @@ def test_an_approval_round_trip_commits_four_times_with_the_claim_in_the_resume(
 def test_inside_a_host_transaction_the_step_is_left_queued_until_the_task_runs_it():
     # A claim taken inside the host's transaction would age its lease until that commits.
     with transaction.atomic():
-        summary = scoria.start_run(
-            None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
-        )
+        summary = start_echo()
         step = Step.objects.get(pk=summary.current_step_id)
         assert (step.status, step.claim_token, step.lease_expires_at) == ("queued", None, None)
         assert event_types(summary.run_id) == ["run_started", "step_queued"]
@@ -112,9 +126,7 @@ def test_inside_a_host_transaction_the_step_is_left_queued_until_the_task_runs_i
 @pytest.mark.django_db(transaction=True)
 def test_a_queuing_backend_gets_a_task_and_nothing_is_claimed():
     with override_settings(TASKS={"default": {"BACKEND": DUMMY_BACKEND}}):
-        summary = scoria.start_run(
-            None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
-        )
+        summary = start_echo()
         assert len(default_task_backend.results) == 1
     assert Step.objects.get(pk=summary.current_step_id).status == "queued"
     assert event_types(summary.run_id) == ["run_started", "step_queued"]
@@ -124,9 +136,7 @@ def test_a_queuing_backend_gets_a_task_and_nothing_is_claimed():
 def test_a_process_that_dies_after_the_start_commit_leaves_a_lease_recovery_takes_over():
     # The start commits its claim; the process dies before the callback runs the step.
     with mock.patch("scoria_django.runtime.executor._run_inline"):
-        summary = scoria.start_run(
-            None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
-        )
+        summary = start_echo()
     step = Step.objects.get(pk=summary.current_step_id)
     assert step.status == "running"
     assert step.claim_token is not None and step.lease_expires_at is not None
@@ -144,9 +154,7 @@ def test_a_process_that_dies_after_the_start_commit_leaves_a_lease_recovery_take
 @pytest.mark.django_db
 def test_in_a_test_case_transaction_the_step_stays_queued_for_the_test_to_run():
     # A TestCase's transaction never commits: a claim taken in it would never be run.
-    summary = scoria.start_run(
-        None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
-    )
+    summary = start_echo()
     assert Step.objects.get(pk=summary.current_step_id).status == "queued"
     execute(summary.run_id, summary.current_step_id)
     assert scoria.get_run(summary.run_id).status == "completed"
@@ -157,13 +165,8 @@ def test_a_receiver_that_cancels_the_run_before_the_handler_starts_stops_it():
     def cancel(sender, run_id, **kwargs):
         scoria.cancel_run(run_id, reason="policy")
 
-    signals.run_started.connect(cancel)
-    try:
-        summary = scoria.start_run(
-            None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
-        )
-    finally:
-        signals.run_started.disconnect(cancel)
+    with receiving(signals.run_started, cancel):
+        summary = start_echo()
     assert handlers.CALLS == []
     assert summary.status == "cancelled"
     assert event_types(summary.run_id)[-2:] == ["step_cancelled", "run_cancelled"]
@@ -176,9 +179,7 @@ def test_a_receiver_that_disconnects_itself_and_cancels_still_stops_the_handler(
         scoria.cancel_run(run_id, reason="policy")
 
     signals.run_started.connect(cancel_once)
-    summary = scoria.start_run(
-        None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
-    )
+    summary = start_echo()
     assert handlers.CALLS == []
     assert summary.status == "cancelled"
 
@@ -212,9 +213,7 @@ def test_a_host_on_commit_callback_that_cancels_stops_the_delegated_handler():
 def test_with_autocommit_off_the_step_is_left_queued_until_the_host_commits():
     transaction.set_autocommit(False)
     try:
-        summary = scoria.start_run(
-            None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
-        )
+        summary = start_echo()
         assert Step.objects.get(pk=summary.current_step_id).status == "queued"
         transaction.commit()
     finally:
@@ -233,14 +232,11 @@ def test_a_moment_of_contention_on_the_start_check_is_retried():
             raise OperationalError("database is locked")
         return Claim.held(claim).update(status="running") == 1
 
-    signals.run_started.connect(noop_receiver)
-    try:
-        with mock.patch.object(Claim, "renew", autospec=True, side_effect=flaky_renew):
-            summary = scoria.start_run(
-                None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
-            )
-    finally:
-        signals.run_started.disconnect(noop_receiver)
+    with (
+        receiving(signals.run_started, noop_receiver),
+        mock.patch.object(Claim, "renew", autospec=True, side_effect=flaky_renew),
+    ):
+        summary = start_echo()
     assert calls == ["renew", "renew"]
     assert summary.status == "completed"
 
@@ -258,13 +254,8 @@ def test_a_claim_recovery_took_over_before_the_handler_starts_is_not_run_again()
         )
         recover()
 
-    signals.run_started.connect(take_over)
-    try:
-        summary = scoria.start_run(
-            None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
-        )
-    finally:
-        signals.run_started.disconnect(take_over)
+    with receiving(signals.run_started, take_over):
+        summary = start_echo()
     assert summary.status == "completed"
     assert len(handlers.CALLS) == 1  # the recovered attempt, not the inline claim as well
     assert Step.objects.get(pk=summary.current_step_id).attempt == 2
@@ -447,8 +438,6 @@ def test_a_subclass_of_the_immediate_backend_still_gets_its_tasks():
     TracingImmediateBackend.enqueued.clear()
     backend = f"{__name__}.TracingImmediateBackend"
     with override_settings(TASKS={"default": {"BACKEND": backend}}):
-        summary = scoria.start_run(
-            None, initial_step={"kind": "echo", "role_id": "executor"}, handlers=CHAIN
-        )
+        summary = start_echo()
     assert summary.status == "completed"
     assert TracingImmediateBackend.enqueued == [[summary.run_id, summary.current_step_id]]
