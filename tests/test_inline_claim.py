@@ -46,6 +46,19 @@ def start_echo():
     )
 
 
+def start_review(session_id, handler):
+    """A handoff run whose delegated "review" step ``handler`` runs."""
+    return scoria.start_handoff_run(
+        {"actor_id": "u", "session_id": session_id},
+        "critic",
+        root_role_id="assistant",
+        delegated_kind="review",
+        handoff_input={"brief": "check"},
+        projected_context={"draft_answer": "yes"},
+        handlers={"review": handler},
+    )
+
+
 @contextmanager
 def receiving(signal, receiver):
     signal.connect(receiver)
@@ -194,15 +207,7 @@ def test_a_host_on_commit_callback_that_cancels_stops_the_delegated_handler():
     SEEN_INPUTS.clear()
     post_save.connect(on_handoff, sender=Handoff)
     try:
-        summary = scoria.start_handoff_run(
-            {"actor_id": "u", "session_id": "s-host-callback"},
-            "critic",
-            root_role_id="assistant",
-            delegated_kind="review",
-            handoff_input={"brief": "check"},
-            projected_context={"draft_answer": "yes"},
-            handlers={"review": keep_input},
-        )
+        summary = start_review("s-host-callback", keep_input)
     finally:
         post_save.disconnect(on_handoff, sender=Handoff)
     assert summary.status == "cancelled"
@@ -359,15 +364,7 @@ def test_payload_resume_input_and_a_continued_steps_input_are_seen_as_stored():
 @pytest.mark.django_db(transaction=True)
 def test_a_handoff_start_claims_the_delegated_step_in_its_transaction():
     with Commits() as commits:
-        summary = scoria.start_handoff_run(
-            {"actor_id": "u", "session_id": "s-inline-handoff"},
-            "critic",
-            root_role_id="assistant",
-            delegated_kind="review",
-            handoff_input={"brief": "check"},
-            projected_context={"draft_answer": "yes"},
-            handlers={"review": "tests.handoff_handlers.review"},
-        )
+        summary = start_review("s-inline-handoff", "tests.handoff_handlers.review")
     assert summary.status == "completed"
     assert commits.count == 2  # start + claim, then the outcome
     types = event_types(summary.run_id)
