@@ -11,7 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from .evidence import pretty_json
-from .middleware import tenant_id_for
+from .identity import tenant_id_for
 from .models import Event, Handoff, Run, Step
 from .views import evidence_page
 

@@ -1,9 +1,23 @@
-"""Who is asking: the frozen ``Identity`` value passed explicitly to every call."""
+"""Who is asking: the frozen ``Identity`` value passed explicitly to every call.
+
+Every surface builds identities here: ``identity()`` normalises a mapping, and the
+``Identity.from_*`` constructors read a request, a Django session or a user. The request
+rules are the middleware's contract: the actor from ``request.user``, the tenant from
+``SCORIA_TENANT_RESOLVER`` only (never a header, query parameter or body field), and the
+session id kept in the Django session under ``SCORIA_SESSION_KEY``, created on first use.
+
+Importable before Django is configured (the package imports it eagerly): no models here.
+"""
 
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
+from asgiref.sync import sync_to_async
+from django.utils.module_loading import import_string
+
+from .conf import scoria_settings
 from .exceptions import InvalidIdentity
 from .payloads import check_json
 
@@ -60,18 +74,13 @@ class Identity:
         )
 
     @classmethod
-    def from_user(cls, user, **extra):
+    def from_user(cls, user: Any, **extra: Any) -> "Identity":
         """Actor from a Django user; anonymous users have no actor id."""
-        actor = None
-        if user is not None and getattr(user, "is_authenticated", False):
-            actor = user.pk
-        return identity({"actor_id": actor, **extra})
+        return identity({"actor_id": actor_id_of(user), **extra})
 
     @classmethod
-    def from_session(cls, session, **extra):
+    def from_session(cls, session: Mapping | None, **extra: Any) -> "Identity":
         """Session id kept in a Django session (``SCORIA_SESSION_KEY``); actor from its auth key."""
-        from .conf import scoria_settings
-
         session = session or {}
         return identity(
             {
@@ -82,18 +91,23 @@ class Identity:
         )
 
     @classmethod
-    def from_request(cls, request, **extra):
-        """The identity the middleware built, or one built the same way from the request."""
+    def from_request(cls, request: Any, **extra: Any) -> "Identity":
+        """The identity the middleware attached, or one built the same way from the request."""
         attached = getattr(request, "scoria_identity", None)
         if attached is None:
-            from .middleware import build_identity
-
             attached = build_identity(request)
         # Rebuilt from its fields: the middleware's value is a lazy proxy, not an Identity.
         return identity({**attached.as_dict(), **extra})
 
+    @classmethod
+    async def afrom_request(cls, request: Any, **extra: Any) -> "Identity":
+        """``from_request`` for async views: loads the user and the session off the event loop."""
+        attached = getattr(request, "ascoria_identity", None)
+        found = await attached() if attached is not None else await abuild_identity(request)
+        return identity(found, **extra)
 
-def identity(attrs=None, /, **kwargs):
+
+def identity(attrs: Any = None, /, **kwargs: Any) -> Identity:
     """Normalise a mapping, keyword arguments or an ``Identity`` into an ``Identity``."""
     if isinstance(attrs, Identity) and not kwargs:
         return attrs
@@ -126,3 +140,67 @@ def identity(attrs=None, /, **kwargs):
         session_id=pick("session_id", "session"),
         metadata=metadata,
     )
+
+
+# -- the request rules -------------------------------------------------------------------
+
+
+def actor_id_of(user: Any) -> Any:
+    """The actor a Django user stands for: its pk when authenticated, else None."""
+    if user is not None and getattr(user, "is_authenticated", False):
+        return user.pk
+    return None
+
+
+def tenant_for(request: Any) -> Any:
+    """What the host's resolver returns for this request (a string, a pk or an object)."""
+    resolver = scoria_settings.TENANT_RESOLVER
+    if not resolver:
+        return None
+    return import_string(resolver)(request)
+
+
+def tenant_id_for(request: Any) -> str | None:
+    """The tenant id of the request as stored on runs, or None without a tenant."""
+    return identity(tenant=tenant_for(request)).tenant_id
+
+
+def session_id_for(request: Any, *, create: bool = True) -> str | None:
+    """The scoria session id kept in the Django session; created on first use if ``create``."""
+    session = getattr(request, "session", None)
+    if session is None:
+        return None
+    key = scoria_settings.SESSION_KEY
+    value = session.get(key)
+    if not value and create:
+        value = session[key] = str(uuid.uuid4())
+    return value or None
+
+
+async def asession_id_for(request: Any, *, create: bool = True) -> str | None:
+    """``session_id_for`` without blocking the event loop (the session may hit its store)."""
+    session = getattr(request, "session", None)
+    if session is None:
+        return None
+    key = scoria_settings.SESSION_KEY
+    value = await session.aget(key)
+    if not value and create:
+        value = str(uuid.uuid4())
+        await session.aset(key, value)
+    return value or None
+
+
+def build_identity(request: Any, *, user: Any = None) -> Identity:
+    """A fresh identity from the request: user, tenant resolver and Django session."""
+    user = user if user is not None else getattr(request, "user", None)
+    return Identity.from_user(user, tenant=tenant_for(request), session_id=session_id_for(request))
+
+
+async def abuild_identity(request: Any) -> Identity:
+    """``build_identity`` for async requests: ``request.auser()`` and the async session API."""
+    auser = getattr(request, "auser", None)
+    user = await auser() if auser is not None else getattr(request, "user", None)
+    # Resolvers are plain functions that may touch the ORM: run them off the event loop.
+    tenant = await sync_to_async(tenant_for)(request)
+    session_id = await asession_id_for(request)
+    return Identity.from_user(user, tenant=tenant, session_id=session_id)

@@ -16,8 +16,7 @@ from django.template.response import TemplateResponse
 
 from .evidence import build_evidence
 from .exceptions import ScoriaError, ScoriaNotFound, ScoriaValidationError
-from .identity import Identity
-from .middleware import tenant_id_for
+from .identity import Identity, tenant_id_for
 
 VIEW_PERMISSION = "scoria_django.view_run"
 ACTION_PERMISSIONS = {

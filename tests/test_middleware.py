@@ -210,3 +210,35 @@ def test_async_identity_reuses_the_stored_session_id(async_rf, alice):
     async_to_sync(ScoriaIdentityMiddleware(view))(request)
 
     assert seen["identity"].session_id == "conversation-9"
+
+
+@override_settings(
+    SESSION_ENGINE="django.contrib.sessions.backends.signed_cookies",
+    SCORIA_TENANT_RESOLVER=RESOLVER,
+)
+def test_afrom_request_in_an_async_view_is_the_middlewares_identity(async_rf, alice):
+    request = async_request(async_rf, alice)
+    seen = {}
+
+    async def view(req):
+        seen["attached"] = await req.ascoria_identity()
+        seen["built"] = await Identity.afrom_request(req, metadata={"channel": "web"})
+        return HttpResponse()
+
+    async_to_sync(ScoriaIdentityMiddleware(view))(request)
+
+    attached, built = seen["attached"], seen["built"]
+    assert (built.actor_id, built.tenant_id) == (str(alice.pk), "acme")
+    assert built.session_id == attached.session_id == request.session[SESSION_KEY]
+    assert built.metadata == {"channel": "web"}
+
+
+@override_settings(SESSION_ENGINE="django.contrib.sessions.backends.signed_cookies")
+def test_afrom_request_without_the_middleware_builds_the_same_identity(async_rf, alice):
+    request = async_request(async_rf, alice)
+
+    first = async_to_sync(Identity.afrom_request)(request)
+    again = async_to_sync(Identity.afrom_request)(request)
+
+    assert first.actor_id == str(alice.pk)
+    assert first.session_id == again.session_id == request.session[SESSION_KEY]

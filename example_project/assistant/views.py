@@ -27,7 +27,7 @@ ACTIVE = frozenset({"running", "waiting_for_approval"})
 
 def _identity(request):
     """One normalised identity per request: actor, tenant and session from the middleware."""
-    return scoria.identity(request.scoria_identity, metadata={"channel": "web"})
+    return scoria.Identity.from_request(request, metadata={"channel": "web"})
 
 
 @login_required

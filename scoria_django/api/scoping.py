@@ -7,12 +7,11 @@ stored without one. Staff get no bypass: operators use the admin evidence pages.
 """
 
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.request import Request
 
-from ..conf import scoria_settings
 from ..exceptions import NotFound
-from ..identity import identity
+from ..identity import Identity, session_id_for, tenant_id_for
 from ..ids import parse_uuid
-from ..middleware import session_id_for, tenant_id_for
 
 _TENANT_ATTR = "_scoria_api_tenant"
 
@@ -20,34 +19,33 @@ _TENANT_ATTR = "_scoria_api_tenant"
 def request_tenant(request):
     """The caller's tenant id (normalised like every identity id), resolved once per request."""
     if not hasattr(request, _TENANT_ATTR):
-        # The middleware's rule, so a resolver may return an id, a pk or an object.
+        # The identity rule, so a resolver may return an id, a pk or an object.
         setattr(request, _TENANT_ATTR, tenant_id_for(request))
     return getattr(request, _TENANT_ATTR)
 
 
-def request_identity(request):
-    """The identity writes are made under: actor from ``request.user``, session from the session."""
-    user = request.user
-    return identity(
-        {
-            "actor_id": user.pk if user.is_authenticated else None,
-            "tenant_id": request_tenant(request),
-            "session_id": request_session_id(request),
-        }
+def request_identity(request: Request) -> Identity:
+    """The identity writes are made under: actor from DRF's ``request.user``.
+
+    Not ``Identity.from_request``: the middleware's identity is built from the Django
+    request's user, which is anonymous for a token client.
+    """
+    return Identity.from_user(
+        request.user,
+        tenant_id=request_tenant(request),
+        session_id=request_session_id(request),
     )
 
 
-def request_session_id(request):
+def request_session_id(request: Request) -> str | None:
     """A browser (session-authenticated) client's conversation id, created on first use.
 
     Other clients (token, Basic) keep no cookie: minting an id for them would start a new
     "conversation" and store a new Django session on every request, so they only reuse
     an id their Django session already holds.
     """
-    if isinstance(request.successful_authenticator, SessionAuthentication):
-        return session_id_for(request)
-    session = getattr(request, "session", None)
-    return session.get(scoria_settings.SESSION_KEY) if session is not None else None
+    browser = isinstance(request.successful_authenticator, SessionAuthentication)
+    return session_id_for(request, create=browser)
 
 
 def visible_runs(request):

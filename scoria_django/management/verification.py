@@ -20,7 +20,7 @@ from django.urls import NoReverseMatch, reverse
 
 from ..conf import scoria_settings
 from ..exceptions import ScoriaError, UnsafeProjectedContext
-from ..middleware import build_identity
+from ..identity import Identity
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 LANES = ("adoption", "runtime-to-handoff")
@@ -166,7 +166,7 @@ class Checklist:
         self.state["session_store"] = store
         request = RequestFactory().get("/")
         request.session, request.user = store, operator
-        identity = build_identity(request)
+        identity = Identity.from_request(request)  # what the middleware builds
         if not identity.session_id:
             raise CheckFailed("the middleware gave no session_id")
         if identity.actor_id != str(operator.pk):

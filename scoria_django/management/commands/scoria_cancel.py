@@ -21,7 +21,8 @@ class Command(BaseCommand):
         import scoria_django as scoria
 
         try:
-            summary = scoria.cancel_run(run_id, reason=reason, identity={"actor_id": actor_id})
+            operator = scoria.identity(actor_id=actor_id)
+            summary = scoria.cancel_run(run_id, reason=reason, identity=operator)
         except ScoriaError as exc:
             raise command_error(exc) from None
         self.stdout.write(f"Cancelled run {summary.run_id}: {summary.status}")

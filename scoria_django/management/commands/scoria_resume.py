@@ -26,7 +26,8 @@ class Command(BaseCommand):
         import scoria_django as scoria
 
         try:
-            summary = scoria.resume_run(run_id, input=input, identity={"actor_id": actor_id})
+            operator = scoria.identity(actor_id=actor_id)
+            summary = scoria.resume_run(run_id, input=input, identity=operator)
         except ScoriaError as exc:
             raise command_error(exc) from None
         self.stdout.write(f"Resumed run {summary.run_id}: {summary.status}")
