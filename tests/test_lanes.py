@@ -1,4 +1,4 @@
-"""The guide's two verification lanes as tox environments with fixed lists of test files."""
+"""The two verification lanes as tox environments with fixed lists of test files."""
 
 import configparser
 from pathlib import Path
@@ -7,8 +7,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The guide's `mix test.adoption`: identity -> start -> inspect -> resume, the operator page,
-# the commands (scoria_verify), the example project and its browser flow.
+# The adoption lane: identity -> start -> inspect -> resume, the operator page, the commands
+# (scoria_verify), the example project and its browser flow.
 ADOPTION = [
     "tests/test_checks.py",
     "tests/test_identity.py",
@@ -20,7 +20,8 @@ ADOPTION = [
     "tests/test_example_project.py",
     "tests/browser",
 ]
-# The guide's `mix test.runtime_to_handoff`: only the bounded escalation proof.
+# The runtime-to-handoff lane: only the bounded escalation proof (default run, handoff,
+# projected context, delegated evidence).
 RUNTIME_TO_HANDOFF = [
     "tests/test_runtime_start.py",
     "tests/test_handoffs.py",
