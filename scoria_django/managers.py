@@ -1,7 +1,8 @@
-"""The transaction-guarded lifecycle verbs of SPEC section 2 (a port of BeamAgent.Runs).
+"""The host-driven lifecycle verbs (docs/lifecycle.md): reads on the QuerySets, writes on
+the Managers, rules in ``states``.
 
-Reads live on the QuerySets, writes on the Managers, rules in ``states``. Every verb
-is one ``transaction.atomic()`` holding the run's row lock (see ``journal``).
+Every verb validates its arguments, then calls the transition layer
+(``scoria_django.transitions``) inside one transaction holding the run's row lock.
 """
 
 import datetime
@@ -10,17 +11,14 @@ import uuid
 from django.db import IntegrityError, models
 from django.utils import timezone
 
-from . import sql, states
+from . import states, transitions
 from .exceptions import (
-    ActiveSteps,
     AlreadyExists,
-    ConcurrentUpdate,
     EventImmutable,
     InconsistentParentScope,
     InvalidFilter,
     InvalidRunOpt,
     InvalidScope,
-    InvalidStatusTransition,
     InvalidStepOpt,
     NotFound,
     ParentRunNotFound,
@@ -32,10 +30,9 @@ from .exceptions import (
     UnsupportedStepOpt,
 )
 from .ids import parse_uuid
-from .journal import locked_run, new_run
 from .names import MAX_KIND_LENGTH, is_name
 from .payloads import check_json
-from .states import RunStatus, StepStatus
+from .states import RunStatus
 
 SCOPE_KEYS = ("session_id", "thread_id", "parent_run_id")
 RUN_OPTS = ("run_id", "kind", "input", "metadata")
@@ -146,16 +143,10 @@ class RunManager(models.Manager.from_queryset(RunQuerySet)):
 
     def create_running(self, *, run_id, **fields):
         """Insert a new ``running`` run and its ``run_started`` event in one transaction."""
-        run = self.model(id=run_id, status=RunStatus.RUNNING, **fields)
+        run = self.model(id=run_id, **fields)
         try:
-            with new_run(run) as journal:
-                run.started_at = journal.now
-                journal.record(
-                    "run_started",
-                    actor_id=run.actor_id,
-                    run_status=str(RunStatus.RUNNING),
-                    kind=run.kind,
-                )
+            with transitions.begin_run(run):
+                pass
         except IntegrityError:
             if self.filter(pk=run_id).exists():
                 raise AlreadyExists(f"run {run_id} already exists", field="run_id") from None
@@ -164,23 +155,20 @@ class RunManager(models.Manager.from_queryset(RunQuerySet)):
 
     def complete(self, run_id, output=None):
         check_json(output, field="output")
-        with locked_run(run_id) as journal:
-            journal.move_run(RunStatus.COMPLETED, output=output)
-            if journal.run.steps.filter(status__in=states.STEP_ACTIVE).exists():
-                raise ActiveSteps("the run still has queued, running or waiting steps")
-            journal.record("run_completed", run_status=str(RunStatus.COMPLETED))
+        with transitions.locked_run(run_id) as journal:
+            transitions.complete_run(journal, output)
         return journal.run
 
     def fail(self, run_id, error):
         check_json(error, field="error")
-        with locked_run(run_id) as journal:
-            finish_run(journal, RunStatus.FAILED, error)
+        with transitions.locked_run(run_id) as journal:
+            transitions.finish_run(journal, "fail", error)
         return journal.run
 
     def cancel(self, run_id, reason=None):
         check_json(reason, field="reason")
-        with locked_run(run_id) as journal:
-            finish_run(journal, RunStatus.CANCELLED, reason)
+        with transitions.locked_run(run_id) as journal:
+            transitions.finish_run(journal, "cancel", reason)
         return journal.run
 
     def list_runs(self, filters=None):
@@ -231,45 +219,6 @@ def _parse_since(value):
     raise InvalidFilter("since must be a datetime or epoch milliseconds", field="since")
 
 
-# The stored field and the event key of each unsuccessful ending.
-_FINISH_FIELDS = {
-    RunStatus.FAILED: ("error", "error"),
-    RunStatus.CANCELLED: ("cancel_reason", "reason"),
-}
-
-
-def finish_run(journal, target, value, *, actor_id=None):
-    """Fail or cancel the locked run, cascading the same payload to every unfinished step."""
-    field, event_key = _FINISH_FIELDS[target]
-    journal.move_run(target, **{field: value})
-    cascade_steps(journal, StepStatus(str(target)), **{field: value})
-    journal.record(f"run_{target}", actor_id=actor_id, run_status=str(target), **{event_key: value})
-
-
-def cascade_steps(journal, target, **payload):
-    """Move every non-terminal step of the locked run to ``target`` (fail / cancel cascade)."""
-    from .models import Step
-
-    active = Step.objects.filter(run_id=journal.run.pk, status__in=states.STEP_ACTIVE)
-    step_ids = list(active.values_list("id", flat=True))
-    if not step_ids:
-        return []
-    updated = active.filter(pk__in=step_ids).update(
-        status=target,
-        completed_at=journal.now,
-        updated_at=journal.now,
-        claim_token=None,
-        lease_expires_at=None,
-        **payload,
-    )
-    if updated != len(step_ids):
-        raise ConcurrentUpdate(f"steps of run {journal.run.pk} changed during the cascade")
-    event_type = f"step_{target}"
-    for step_id in step_ids:
-        journal.record(event_type, step_id=step_id, step_status=str(target), cascaded=True)
-    return step_ids
-
-
 class StepQuerySet(models.QuerySet):
     def of_run(self, run_id):
         return self.filter(run_id=run_id).order_by("sequence")
@@ -280,7 +229,7 @@ class StepManager(models.Manager.from_queryset(StepQuerySet)):
         """Create a step directly in ``running`` inside a running run."""
         step_id = None
         try:
-            with locked_run(run_id) as journal:
+            with transitions.locked_run(run_id) as journal:
                 run = journal.run
                 # Checked before the options: a terminal run refuses any request.
                 if run.status != RunStatus.RUNNING:
@@ -290,17 +239,14 @@ class StepManager(models.Manager.from_queryset(StepQuerySet)):
                 kind, metadata = _kind_and_metadata(opts, InvalidStepOpt)
                 if self.filter(pk=step_id).exists():
                     raise AlreadyExists(f"step {step_id} already exists", field="step_id")
-                step = journal.add_step(
+                step = transitions.start_step(
+                    journal,
                     id=step_id,
                     kind=kind,
                     role_id=run.root_role_id,
-                    status=StepStatus.RUNNING,
                     input=opts.get("input"),
                     metadata=metadata,
-                    started_at=journal.now,
                 )
-                journal.set_run(current_step_id=step.pk)
-                journal.record("step_started", step_id=step.pk, step_status=str(StepStatus.RUNNING))
         except IntegrityError:
             # The run lock does not cover other runs: one of them may have inserted the
             # same explicit step_id between our check and our insert.
@@ -311,27 +257,23 @@ class StepManager(models.Manager.from_queryset(StepQuerySet)):
 
     def complete(self, run_id, step_id, output=None):
         check_json(output, field="output")
-        return self._finish(run_id, step_id, StepStatus.COMPLETED, output=output)
+        return self._move(run_id, step_id, "complete", output=output)
 
     def fail(self, run_id, step_id, error):
         check_json(error, field="error")
-        return self._finish(run_id, step_id, StepStatus.FAILED, error=error)
+        return self._move(run_id, step_id, "fail", error=error)
 
     def cancel(self, run_id, step_id, reason=None):
         check_json(reason, field="reason")
-        return self._finish(run_id, step_id, StepStatus.CANCELLED, cancel_reason=reason)
+        return self._move(run_id, step_id, "cancel", cancel_reason=reason)
 
-    def _finish(self, run_id, step_id, target, **payload):
-        with locked_run(run_id) as journal:
-            step = self._locked_step(journal.run, step_id)
-            move_step(journal, step, target, **payload)
-        return step
-
-    def _locked_step(self, run, step_id):
-        pk = parse_uuid(step_id)
-        step = sql.fetch(self.model, {"id": pk, "run_id": run.pk}) if pk else None
-        if step is None:
-            raise NotFound(f"step {step_id!s} does not exist in run {run.pk}")
+    def _move(self, run_id, step_id, name, **payload):
+        with transitions.locked_run(run_id) as journal:
+            pk = parse_uuid(step_id)
+            step = transitions.step_of_run(journal, pk) if pk else None
+            if step is None:
+                raise NotFound(f"step {step_id!s} does not exist in run {journal.run.pk}")
+            transitions.move_step(journal, step, name, **payload)
         return step
 
     def list_steps(self, run_id):
@@ -341,40 +283,6 @@ class StepManager(models.Manager.from_queryset(StepQuerySet)):
         if pk is None or not Run.objects.filter(pk=pk).exists():
             raise NotFound(f"run {run_id!s} does not exist")
         return list(self.of_run(pk))
-
-
-def move_step(
-    journal, step, target, *, retry=False, event_type=None, event=None, actor_id=None, **fields
-):
-    """Conditionally move one step of the locked run; the row count proves the move held."""
-    allowed = (
-        states.step_can_retry(step.status) if retry else states.step_can_move(step.status, target)
-    )
-    if not allowed:
-        raise InvalidStatusTransition(step.status, target)
-    if states.is_step_terminal(target):
-        fields.setdefault("completed_at", journal.now)
-        fields.setdefault("claim_token", None)
-        fields.setdefault("lease_expires_at", None)
-    fields["updated_at"] = journal.now
-    updated = sql.update(
-        type(step), {"id": step.pk, "status": step.status}, {"status": target, **fields}
-    )
-    if updated != 1:
-        raise InvalidStatusTransition(step.status, target, detail="the step changed concurrently")
-    previous = step.status
-    for name, value in fields.items():
-        setattr(step, name, value)
-    step.status = target
-    journal.record(
-        event_type or f"step_{target}",
-        step_id=step.pk,
-        actor_id=actor_id,
-        step_status=str(target),
-        previous_status=str(previous),
-        **(event or {}),
-    )
-    return step
 
 
 class EventQuerySet(models.QuerySet):

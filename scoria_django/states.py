@@ -1,7 +1,10 @@
-"""Statuses and the transition tables. Pure Python: no ORM, no database.
+"""Statuses and the transition table. Pure Python: no ORM, no database.
 
-Every verb asks this module whether a move is allowed before it writes.
+The transition layer (``scoria_django.transitions``) asks this module whether a move is
+allowed before it writes; nothing else changes a status.
 """
+
+from typing import NamedTuple
 
 from django.db.models import TextChoices
 
@@ -14,8 +17,8 @@ class RunStatus(TextChoices):
     COMPLETED = "completed"
     """Every step finished and none failed. Terminal."""
     FAILED = "failed"
-    """A step failed (or the host failed the run). Terminal for the manager verbs;
-    the runtime's ``resume_run`` may retry it."""
+    """A step failed (or the host failed the run). Terminal: only the explicit ``retry``
+    transition (``resume_run``) reopens it."""
     CANCELLED = "cancelled"
     """Cancelled by the host or an operator. Terminal."""
 
@@ -30,7 +33,7 @@ class StepStatus(TextChoices):
     COMPLETED = "completed"
     """Finished with an output. Terminal."""
     FAILED = "failed"
-    """Finished with an error. Terminal, except for the runtime retry."""
+    """Finished with an error. Terminal: only the explicit ``retry`` transition reopens it."""
     CANCELLED = "cancelled"
     """Cancelled, usually by the run's cancel cascade. Terminal."""
 
@@ -43,75 +46,96 @@ STEP_TERMINAL = frozenset({StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.C
 STEP_ACTIVE = frozenset({StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.WAITING_FOR_APPROVAL})
 RUN_ACTIVE = frozenset({RunStatus.RUNNING, RunStatus.WAITING_FOR_APPROVAL})
 
-# The moves of the lifecycle verbs (SPEC section 2) and of the runtime (SPEC section 1).
-# Terminal states absorb: they have no outgoing moves here. The single exception is
-# the runtime's explicit retry of a failed run (RETRY_MOVES), used only by resume_run.
-RUN_MOVES = {
-    RunStatus.RUNNING: frozenset(
-        {
-            RunStatus.WAITING_FOR_APPROVAL,
-            RunStatus.COMPLETED,
-            RunStatus.FAILED,
-            RunStatus.CANCELLED,
-        }
-    ),
-    RunStatus.WAITING_FOR_APPROVAL: frozenset(
-        {RunStatus.RUNNING, RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED}
-    ),
-}
 
-STEP_MOVES = {
-    StepStatus.QUEUED: frozenset({StepStatus.RUNNING, StepStatus.FAILED, StepStatus.CANCELLED}),
-    StepStatus.RUNNING: frozenset(
-        {
-            StepStatus.COMPLETED,
-            StepStatus.FAILED,
-            StepStatus.CANCELLED,
-            StepStatus.WAITING_FOR_APPROVAL,
-            StepStatus.QUEUED,  # lease expired: recovery re-queues it
-        }
-    ),
-    StepStatus.WAITING_FOR_APPROVAL: frozenset(
-        {StepStatus.QUEUED, StepStatus.FAILED, StepStatus.CANCELLED}
-    ),
-}
+class Transition(NamedTuple):
+    """One named move: from any of ``sources`` to ``target``."""
 
-RUN_RETRY_MOVES = {RunStatus.FAILED: frozenset({RunStatus.RUNNING})}
-STEP_RETRY_MOVES = {StepStatus.FAILED: frozenset({StepStatus.QUEUED})}
+    name: str
+    sources: frozenset[str]
+    target: str
+
+    def allows(self, current: str) -> bool:
+        return current in self.sources
 
 
-def run_can_move(current, target):
-    return target in RUN_MOVES.get(current, ())
+def _table(*transitions: Transition) -> dict[str, Transition]:
+    return {transition.name: transition for transition in transitions}
 
 
-def step_can_move(current, target):
-    return target in STEP_MOVES.get(current, ())
+_RUN_ACTIVE = frozenset({RunStatus.RUNNING, RunStatus.WAITING_FOR_APPROVAL})
+_STEP_ACTIVE = frozenset({StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.WAITING_FOR_APPROVAL})
+
+# The one rule set, for host-driven (manager verbs) and runtime-driven runs alike. Terminal
+# states absorb: no transition leaves them, except ``retry``, which reopens a failed run or
+# step on purpose (``resume_run`` of a failed run). A host that never calls it sees failed
+# as final.
+RUN_TRANSITIONS = _table(
+    Transition("wait", frozenset({RunStatus.RUNNING}), RunStatus.WAITING_FOR_APPROVAL),
+    Transition("resume", frozenset({RunStatus.WAITING_FOR_APPROVAL}), RunStatus.RUNNING),
+    Transition("complete", _RUN_ACTIVE, RunStatus.COMPLETED),
+    Transition("fail", _RUN_ACTIVE, RunStatus.FAILED),
+    Transition("cancel", _RUN_ACTIVE, RunStatus.CANCELLED),
+    Transition("retry", frozenset({RunStatus.FAILED}), RunStatus.RUNNING),
+)
+
+STEP_TRANSITIONS = _table(
+    Transition("claim", frozenset({StepStatus.QUEUED}), StepStatus.RUNNING),
+    Transition("complete", frozenset({StepStatus.RUNNING}), StepStatus.COMPLETED),
+    Transition("wait", frozenset({StepStatus.RUNNING}), StepStatus.WAITING_FOR_APPROVAL),
+    Transition("fail", _STEP_ACTIVE, StepStatus.FAILED),
+    Transition("cancel", _STEP_ACTIVE, StepStatus.CANCELLED),
+    # Its lease expired (the worker vanished): recovery queues it again.
+    Transition("requeue", frozenset({StepStatus.RUNNING}), StepStatus.QUEUED),
+    # An approval was decided: the same step runs again.
+    Transition("resume", frozenset({StepStatus.WAITING_FOR_APPROVAL}), StepStatus.QUEUED),
+    Transition("retry", frozenset({StepStatus.FAILED}), StepStatus.QUEUED),
+)
+
+# The explicit exception to "terminal absorbs".
+REOPENING = frozenset({"retry"})
 
 
-def run_can_retry(current):
-    return RunStatus.RUNNING in RUN_RETRY_MOVES.get(current, ())
+def _can_move(table: dict[str, Transition], current: str, target: str) -> bool:
+    return any(
+        t.target == target and t.allows(current)
+        for name, t in table.items()
+        if name not in REOPENING
+    )
 
 
-def step_can_retry(current):
-    return StepStatus.QUEUED in STEP_RETRY_MOVES.get(current, ())
+def run_can_move(current: str, target: str) -> bool:
+    """May a run move from ``current`` to ``target`` by an ordinary (not reopening) move?"""
+    return _can_move(RUN_TRANSITIONS, current, target)
 
 
-def is_run_terminal(status):
+def step_can_move(current: str, target: str) -> bool:
+    return _can_move(STEP_TRANSITIONS, current, target)
+
+
+def run_can_retry(current: str) -> bool:
+    return RUN_TRANSITIONS["retry"].allows(current)
+
+
+def step_can_retry(current: str) -> bool:
+    return STEP_TRANSITIONS["retry"].allows(current)
+
+
+def is_run_terminal(status: str) -> bool:
     return status in RUN_TERMINAL
 
 
-def is_step_terminal(status):
+def is_step_terminal(status: str) -> bool:
     return status in STEP_TERMINAL
 
 
-def run_statuses_from(target):
-    """The run statuses a conditional UPDATE to ``target`` may start from."""
-    return [status for status, targets in RUN_MOVES.items() if target in targets]
+def run_statuses_from(target: str) -> list[str]:
+    """The run statuses an ordinary move to ``target`` may start from."""
+    return [s for s in RunStatus if run_can_move(s, target)]
 
 
-def step_statuses_from(target):
-    """The step statuses a conditional UPDATE to ``target`` may start from."""
-    return [status for status, targets in STEP_MOVES.items() if target in targets]
+def step_statuses_from(target: str) -> list[str]:
+    """The step statuses an ordinary move to ``target`` may start from."""
+    return [s for s in StepStatus if step_can_move(s, target)]
 
 
 def fold_events(events):

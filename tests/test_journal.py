@@ -12,9 +12,9 @@ from scoria_django.exceptions import (
     InvalidStatusTransition,
     NotFound,
 )
-from scoria_django.journal import locked_run, new_run
 from scoria_django.models import Event, Run, Step
 from scoria_django.states import RunStatus, StepStatus
+from scoria_django.transitions.journal import locked_run, new_run
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,7 @@ def test_an_error_in_the_block_writes_nothing(django_capture_on_commit_callbacks
         pytest.raises(RuntimeError),
         locked_run(run.pk) as journal,
     ):
-        journal.move_run(RunStatus.CANCELLED, cancel_reason="x")
+        journal.move_run("cancel", cancel_reason="x")
         journal.add_step(kind="k", status=StepStatus.QUEUED)
         journal.record("run_cancelled", run_status="cancelled")
         journal.after_commit(lambda: None)
@@ -93,14 +93,14 @@ def test_move_run_asks_the_transition_table():
     run = Run.objects.start("s")
     Run.objects.complete(run.pk)
     with pytest.raises(InvalidStatusTransition), locked_run(run.pk) as journal:
-        journal.move_run(RunStatus.RUNNING)
-    # Only the runtime's explicit retry leaves a terminal state, and only from failed.
+        journal.move_run("resume")
+    # Only the explicit retry transition leaves a terminal state, and only from failed.
     with locked_run(run.pk) as journal, pytest.raises(InvalidStatusTransition):
-        journal.move_run(RunStatus.RUNNING, retry=True)
+        journal.move_run("retry")
     failed = Run.objects.start("s")
     Run.objects.fail(failed.pk, {"reason": "x"})
     with locked_run(failed.pk) as journal:
-        journal.move_run(RunStatus.RUNNING, retry=True, completed_at=None)
+        journal.move_run("retry")
         journal.record("retry_requested", run_status="running")
     assert Run.objects.get(pk=failed.pk).status == RunStatus.RUNNING
 

@@ -1,17 +1,37 @@
-"""``sql.py`` writes and reads the same rows the ORM does, on either database."""
+"""The transition layer's ready SQL writes and reads the same rows the ORM does, on either
+database."""
 
 import datetime
 import uuid
 
 import pytest
+from django.db import connection
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from scoria_django import sql
 from scoria_django.models import Event, Run, Step
 from scoria_django.states import RunStatus, StepStatus
+from scoria_django.transitions import _sql
 
 pytestmark = pytest.mark.django_db
+
+
+class sql:  # noqa: N801 - the module's functions on the default connection
+    @staticmethod
+    def insert(objs):
+        return _sql.insert(objs, connection)
+
+    @staticmethod
+    def fetch(model, where, **kwargs):
+        return _sql.fetch(model, where, connection, **kwargs)
+
+    @staticmethod
+    def update(model, where, values):
+        return _sql.update(model, where, values, connection)
+
+    @staticmethod
+    def exists(model, where):
+        return _sql.exists(model, where, connection)
 
 JSON_VALUES = [
     {"a": [1, 2.5, None, True, "é"], "nested": {"x": {}}},
@@ -103,7 +123,7 @@ def test_steps_events_lease_and_exists():
         for n in (1, 2)
     ]
     steps[1].status = StepStatus.RUNNING
-    steps[1].lease_expires_at = sql.DbNowPlus(30)
+    steps[1].lease_expires_at = _sql.DbNowPlus(30)
     sql.insert(steps)
     sql.insert(
         [

@@ -1,11 +1,9 @@
 """``resume_run`` and ``cancel_run``: operator and host control of one exact run."""
 
-from .. import signals, sql
+from .. import transitions
 from ..exceptions import InvalidRunId, NotResumable
 from ..identity import identity as make_identity
 from ..ids import parse_uuid
-from ..journal import locked_run
-from ..managers import finish_run, move_step
 from ..payloads import check_json
 from ..states import RunStatus, StepStatus
 from .executor import run_after_commit
@@ -22,50 +20,35 @@ def _run_pk(run_id):
 
 def resume_run(run_id, *, handlers=None, identity=None, input=None):
     """Continue a waiting run (approval) or retry a failed one; never creates a run."""
-    from ..models import Step
-
     pk = _run_pk(run_id)
     actor_id = make_identity(identity).actor_id
     resolved = resolve_handlers(handlers)
     check_json(input, field="input")
-    with locked_run(pk) as journal:
+    with transitions.locked_run(pk) as journal:
         run = journal.run
         if run.status == RunStatus.WAITING_FOR_APPROVAL:
-            mode, from_status, event_type = (
-                "approval",
-                StepStatus.WAITING_FOR_APPROVAL,
-                "resume_requested",
-            )
+            mode, from_status = "approval", StepStatus.WAITING_FOR_APPROVAL
         elif run.status == RunStatus.FAILED:
-            mode, from_status, event_type = "retry", StepStatus.FAILED, "retry_requested"
+            mode, from_status = "retry", StepStatus.FAILED
         else:
             raise NotResumable(f"run {pk} is {run.status}; only waiting or failed runs resume")
         if resolved:
             journal.set_run(handlers={**run.handlers, **resolved})
-        steps = sql.fetch_all(Step, {"run_id": pk, "status": from_status}, order_by=["sequence"])
+        steps = transitions.steps_of_run(journal, from_status)
         if not steps:
             # Nothing would run again: moving the run to running would strand it there.
             raise NotResumable(f"run {pk} is {run.status} but has no {from_status} step")
-        # Registered before the dispatches: receivers hear of the resume before any outcome.
-        journal.signal(
-            signals.run_resumed,
-            actor_id=actor_id,
-            mode=mode,
-            step_ids=[str(step.pk) for step in steps],
+        transitions.reopen_run(
+            journal, mode, actor_id=actor_id, step_ids=[str(step.pk) for step in steps]
         )
-        journal.move_run(RunStatus.RUNNING, retry=mode == "retry", completed_at=None, error=None)
         for step in steps:
-            retry = {"attempt": step.attempt + 1, "completed_at": None, "error": None}
-            move_step(
+            transitions.reopen_step(
                 journal,
                 step,
-                StepStatus.QUEUED,
-                retry=mode == "retry",
-                event_type=event_type,
+                mode,
                 actor_id=actor_id,
-                event={"run_status": str(RunStatus.RUNNING), "mode": mode, "input": input},
+                input=input,
                 resumed_with=_resumed_with(step, mode, actor_id, input),
-                **(retry if mode == "retry" else {}),
             )
             if path := handler_path(run.handlers, step.kind):
                 run_after_commit(journal, step, path)
@@ -92,7 +75,6 @@ def cancel_run(run_id, *, reason=None, identity=None):
     pk = _run_pk(run_id)
     actor_id = make_identity(identity).actor_id
     check_json(reason, field="reason")
-    with locked_run(pk) as journal:
-        finish_run(journal, RunStatus.CANCELLED, reason, actor_id=actor_id)
-        journal.signal(signals.run_finished, status=str(RunStatus.CANCELLED))
+    with transitions.locked_run(pk) as journal:
+        transitions.finish_run(journal, "cancel", reason, actor_id=actor_id)
     return get_run(pk)

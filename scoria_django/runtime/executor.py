@@ -16,23 +16,21 @@ import logging
 import queue
 import threading
 import time
-import uuid
 
 from django.db import close_old_connections, connections
 from django.db.models import JSONField
 
-from .. import signals, sql
+from .. import transitions
 from ..exceptions import NotFound
 from ..ids import parse_uuid
-from ..journal import locked_run
-from ..managers import finish_run
-from ..states import STEP_ACTIVE, RunStatus, StepStatus
+from ..states import RunStatus, StepStatus
+from ..transitions import locked_run
 from .context import StepContext
 from .decisions import Completed, Failed, Waiting, decide, exception_error
 from .dispatch import backend_runs_inline, dispatch_after_commit
 from .handlers import handler_path, load_handler
 from .handoffs import record_handoff
-from .leases import Claim, ready_lease_expiry, retry_on_contention
+from .leases import Claim, lease_seconds, retry_on_contention
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +67,6 @@ def run_claimed(claim):
 
 def claim_step(run_id, step_id):
     """Claim a queued step for this worker, or return None if someone else has it."""
-    from ..models import Step
-
     step_pk = parse_uuid(step_id)
     if step_pk is None:
         return None
@@ -79,7 +75,7 @@ def claim_step(run_id, step_id):
             run = journal.run
             if run.status not in (RunStatus.RUNNING, RunStatus.WAITING_FOR_APPROVAL):
                 return None
-            step = sql.fetch(Step, {"id": step_pk, "run_id": run.pk})
+            step = transitions.step_of_run(journal, step_pk)
             if step is None or step.status != StepStatus.QUEUED:
                 return None
             path = handler_path(run.handlers, step.kind)
@@ -132,37 +128,15 @@ def _json_fields(model):
 
 def _claim_queued(journal, step, path):
     """Claim a stored queued step in this transaction, or None if it is not queued."""
-    token = uuid.uuid4()
-    claimed = sql.update(
-        type(step),
-        {"id": step.pk, "status": StepStatus.QUEUED},
-        {
-            "status": StepStatus.RUNNING,
-            "claim_token": token,
-            "lease_expires_at": ready_lease_expiry(),
-            "started_at": step.started_at or journal.now,
-            "updated_at": journal.now,
-        },
-    )
-    if claimed != 1:
+    token = transitions.claim_queued_step(journal, step, lease_seconds())
+    if token is None:
         return None
-    step.started_at = step.started_at or journal.now
-    return _claimed(journal, step, token, path)
+    return Claim(run=journal.run, step=step, token=token, handler_path=path, origin=journal)
 
 
 def _claim_new(journal, step, path):
     """A step this transaction adds is inserted already claimed."""
-    step.lease_expires_at, step.started_at = ready_lease_expiry(), journal.now
-    return _claimed(journal, step, uuid.uuid4(), path)
-
-
-def _claimed(journal, step, token, path):
-    """Bookkeeping of a claim this transaction wrote: current step, event, the Claim."""
-    step.status, step.claim_token = StepStatus.RUNNING, token
-    journal.set_run(current_step_id=step.pk)
-    journal.record(
-        "step_claimed", step_id=step.pk, step_status=str(StepStatus.RUNNING), attempt=step.attempt
-    )
+    token = transitions.claim_new_step(journal, step, lease_seconds())
     return Claim(run=journal.run, step=step, token=token, handler_path=path, origin=journal)
 
 
@@ -290,98 +264,43 @@ def record_outcome(claim, result):
 
 
 def _write_step(journal, claim, decision):
-    step = claim.step
+    """The step's outcome, if the claim still holds."""
     if isinstance(decision, Completed):
-        fields = {"status": StepStatus.COMPLETED, "output": decision.output}
+        name, fields = "complete", {"output": decision.output}
     elif isinstance(decision, Waiting):
-        fields = {
-            "status": StepStatus.WAITING_FOR_APPROVAL,
-            "approval_request": decision.approval_request,
-        }
+        name, fields = "wait", {"approval_request": decision.approval_request}
     else:
-        fields = {"status": StepStatus.FAILED, "error": decision.error}
-    terminal = fields["status"] != StepStatus.WAITING_FOR_APPROVAL
-    fields.update(
-        claim_token=None,
-        lease_expires_at=None,
-        updated_at=journal.now,
-        completed_at=journal.now if terminal else None,
-    )
-    if sql.update(type(step), claim.held_where(), fields) != 1:
-        return False
-    for name, value in fields.items():
-        setattr(step, name, value)
-    event = {"step_status": str(fields["status"]), "attempt": step.attempt}
-    if isinstance(decision, Waiting):
-        event["approval_request"] = decision.approval_request
-    elif isinstance(decision, Failed):
-        event["error"] = decision.error
-    journal.record(f"step_{fields['status']}", step_id=step.pk, **event)
-    return True
+        name, fields = "fail", {"error": decision.error}
+    return transitions.settle_claimed_step(journal, claim.step, claim.token, name, **fields)
 
 
 def _advance_run(journal, claim, decision):
-    from ..models import Step
-
-    run, step = journal.run, claim.step
+    step = claim.step
     if isinstance(decision, Failed):
-        fail_run(journal, step, decision.error)
+        transitions.fail_run_if_active(journal, decision.error)
         return None
     if isinstance(decision, Waiting):
-        if run.status == RunStatus.RUNNING:
-            journal.move_run(RunStatus.WAITING_FOR_APPROVAL)
-            journal.record(
-                "run_waiting_for_approval",
-                step_id=step.pk,
-                run_status=str(RunStatus.WAITING_FOR_APPROVAL),
-            )
-        journal.signal(
-            signals.run_waiting_for_approval,
-            step_id=str(step.pk),
-            approval_request=decision.approval_request,
-        )
+        transitions.wait_for_approval(journal, step.pk, decision.approval_request)
         return None
-
-    journal.signal(
-        signals.step_completed, step_id=str(step.pk), kind=step.kind, output=decision.output
-    )
     new_steps = [_queue_next(journal, step, spec) for spec in decision.next_steps]
     if decision.handoff is not None:
         new_steps.append(record_handoff(journal, step, decision.handoff))
     if new_steps:
-        return _continue_with(journal, claim, new_steps)
-    # SPEC 1.3: completed only when every step is terminal and none failed (a host may
-    # have failed a step it drives itself); otherwise the run stays running.
-    if not sql.exists(Step, {"run_id": run.pk, "status": _UNFINISHED_OR_FAILED}):
-        journal.move_run(RunStatus.COMPLETED, output=decision.output)
-        journal.record("run_completed", run_status=str(RunStatus.COMPLETED))
-        journal.signal(signals.run_finished, status=str(RunStatus.COMPLETED))
+        return _continue_with(journal, new_steps)
+    transitions.complete_run_if_done(journal, decision.output)
     return None
 
 
-_UNFINISHED_OR_FAILED = sorted({*STEP_ACTIVE, StepStatus.FAILED})
-
-
-def fail_run(journal, step, error):
-    """A failed step fails its run: every unfinished step fails with the same error."""
-    journal.signal(signals.step_failed, step_id=str(step.pk), kind=step.kind, error=error)
-    if journal.run.status in (RunStatus.RUNNING, RunStatus.WAITING_FOR_APPROVAL):
-        finish_run(journal, RunStatus.FAILED, error)
-        journal.signal(signals.run_finished, status=str(RunStatus.FAILED))
-
-
 def _queue_next(journal, step, spec):
-    new = journal.add_step(
+    return transitions.queue_step(
+        journal,
         kind=spec["kind"],
         role_id=spec.get("role_id") or step.role_id,
-        status=StepStatus.QUEUED,
         input=spec.get("input"),
     )
-    journal.record("step_queued", step_id=new.pk, step_status=str(StepStatus.QUEUED))
-    return new
 
 
-def _continue_with(journal, claim, new_steps):
+def _continue_with(journal, new_steps):
     """Claim the first runnable new step for this worker; enqueue the others after commit."""
     next_claim = None
     for new in new_steps:

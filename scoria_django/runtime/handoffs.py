@@ -1,6 +1,6 @@
 """Bounded handoffs: a completed delegating step, a Handoff row and a queued child step."""
 
-from .. import signals
+from .. import transitions
 from ..exceptions import (
     InvalidDelegatedKind,
     InvalidDelegatedRoleId,
@@ -11,48 +11,11 @@ from ..exceptions import (
 from ..names import MAX_ID_LENGTH, MAX_KIND_LENGTH, is_name
 from ..payloads import check_json
 from ..projection import check_projected_context
-from ..states import StepStatus
 
 
 def record_handoff(journal, parent_step, handoff):
     """Write the Handoff and its queued child under ``journal``; return the child step."""
-    from ..models import Handoff
-
-    child = journal.add_step(
-        kind=handoff["delegated_kind"],
-        role_id=handoff["delegated_role_id"],
-        status=StepStatus.QUEUED,
-        parent_step_id=parent_step.pk,
-        handoff_input=handoff["handoff_input"],
-        projected_context=handoff["projected_context"],
-    )
-    row = Handoff(
-        run_id=journal.run.pk,
-        parent_step_id=parent_step.pk,
-        child_step_id=child.pk,
-        delegated_role_id=handoff["delegated_role_id"],
-        delegated_kind=handoff["delegated_kind"],
-        capability_tags=handoff["capability_tags"],
-        handoff_input=handoff["handoff_input"],
-        created_at=journal.now,
-    )
-    journal.after_flush(lambda: row.save(force_insert=True))
-    journal.record(
-        "handoff_created",
-        step_id=parent_step.pk,
-        handoff_id=str(row.pk),
-        delegated_role_id=row.delegated_role_id,
-        delegated_kind=row.delegated_kind,
-        child_step_id=str(child.pk),
-    )
-    journal.record("step_queued", step_id=child.pk, step_status=str(StepStatus.QUEUED))
-    journal.signal(
-        signals.handoff_created,
-        handoff_id=str(row.pk),
-        delegated_role_id=row.delegated_role_id,
-        delegated_kind=row.delegated_kind,
-    )
-    return child
+    return transitions.delegate_step(journal, parent_step, handoff)
 
 
 def _name(value, field, error, max_length):

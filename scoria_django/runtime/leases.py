@@ -21,11 +21,9 @@ def lease_expiry(seconds=None):
     )
 
 
-def ready_lease_expiry(seconds=None):
-    """The same expiry for the ready-SQL writers of ``sql.py`` (compiled once)."""
-    from ..sql import DbNowPlus
-
-    return DbNowPlus(scoria_settings.LEASE_SECONDS if seconds is None else seconds)
+def lease_seconds():
+    """How long a claim holds without a renewal (``SCORIA_LEASE_SECONDS``)."""
+    return scoria_settings.LEASE_SECONDS
 
 
 @dataclass

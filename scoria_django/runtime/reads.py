@@ -1,6 +1,5 @@
 """Reads: summaries and the curated detail. A malformed id is simply ``not_found``."""
 
-from .. import sql
 from ..exceptions import InvalidFilter, NotFound
 from ..ids import parse_uuid
 from ..records import (
@@ -18,14 +17,21 @@ def _run(run_id):
     from ..models import Run
 
     pk = parse_uuid(run_id)
-    run = sql.fetch(Run, {"id": pk}) if pk else None  # a hot read: ready SQL
+    run = Run.objects.filter(pk=pk).first() if pk else None
     if run is None:
         raise NotFound(f"run {run_id!s} does not exist")
     return run
 
 
 def get_run(run_id):
-    return RunSummary.from_run(_run(run_id))
+    from ..models import Run
+
+    pk = parse_uuid(run_id)
+    # Plain values of the summary columns: no JSON payloads decoded.
+    row = Run.objects.filter(pk=pk).values(*SUMMARY_VALUES).first() if pk else None
+    if row is None:
+        raise NotFound(f"run {run_id!s} does not exist")
+    return RunSummary.from_values(row)
 
 
 def list_runs_for_session(session_id, *, limit=None):

@@ -21,12 +21,12 @@ from django.db import transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from .. import transitions
 from ..conf import scoria_settings
 from ..exceptions import NotFound
-from ..journal import locked_run
 from ..states import RUN_ACTIVE, StepStatus
+from ..transitions import ClaimLost, locked_run
 from .dispatch import dispatch_after_commit, enqueue_step
-from .executor import fail_run
 from .handlers import handler_path
 
 logger = logging.getLogger(__name__)
@@ -149,15 +149,19 @@ def _recover_expired(candidate, dry_run):
         return None if step is None else _decide(step)
     try:
         with locked_run(candidate["run_id"]) as journal:
-            step = _expired(candidate).first()
+            step = transitions.expired_claim(journal, candidate["id"], candidate["claim_token"])
             if step is None or journal.run.status not in RUN_ACTIVE:
                 return None  # recorded, renewed or recovered by someone else meanwhile
             action = _decide(step)
             if action.action == FAILED:
-                _fail(journal, step, candidate)
+                error = {"reason": LEASE_EXPIRED, "attempt": step.attempt}
+                transitions.fail_expired_step(journal, step, error)
+                transitions.fail_run_if_active(journal, error)
             else:
-                _requeue(journal, step, candidate)
-    except (NotFound, _Lost):
+                transitions.requeue_expired_step(journal, step, reason=LEASE_EXPIRED)
+                if handler_path(journal.run.handlers, step.kind):
+                    dispatch_after_commit(journal, step.pk)
+    except (NotFound, ClaimLost):
         return None
     return action
 
@@ -169,59 +173,6 @@ def _decide(step):
     if claims >= scoria_settings.MAX_ATTEMPTS:
         return RecoveryAction(FAILED, run_id, step_id, step.kind, step.attempt)
     return RecoveryAction(REQUEUED, run_id, step_id, step.kind, step.attempt + 1)
-
-
-def _requeue(journal, step, candidate):
-    now = journal.now
-    moved = _expired(candidate).update(
-        status=StepStatus.QUEUED,
-        attempt=step.attempt + 1,
-        claim_token=None,
-        lease_expires_at=None,
-        updated_at=now,
-    )
-    if moved != 1:
-        raise _Lost
-    previous_attempt, step.attempt, step.status = step.attempt, step.attempt + 1, StepStatus.QUEUED
-    journal.record(
-        "step_requeued",
-        step_id=step.pk,
-        step_status=str(StepStatus.QUEUED),
-        attempt=step.attempt,
-        previous_attempt=previous_attempt,
-        reason=LEASE_EXPIRED,
-    )
-    if handler_path(journal.run.handlers, step.kind):
-        dispatch_after_commit(journal, step.pk)
-
-
-def _fail(journal, step, candidate):
-    attempt = step.attempt
-    error = {"reason": LEASE_EXPIRED, "attempt": attempt}
-    now = journal.now
-    moved = _expired(candidate).update(
-        status=StepStatus.FAILED,
-        error=error,
-        claim_token=None,
-        lease_expires_at=None,
-        updated_at=now,
-        completed_at=now,
-    )
-    if moved != 1:
-        raise _Lost
-    step.status, step.error = StepStatus.FAILED, error
-    journal.record(
-        "step_failed",
-        step_id=step.pk,
-        step_status=str(StepStatus.FAILED),
-        attempt=attempt,
-        error=error,
-    )
-    fail_run(journal, step, error)
-
-
-class _Lost(Exception):
-    """The conditional UPDATE matched nothing: the lease was renewed meanwhile."""
 
 
 def _reenqueue(candidate, dry_run):

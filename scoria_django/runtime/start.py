@@ -1,12 +1,10 @@
 """``start_run`` and ``start_handoff_run``: validate everything, then write one transaction."""
 
-from .. import signals
+from .. import transitions
 from ..exceptions import InvalidInitialStep, InvalidOption
 from ..identity import identity as make_identity
-from ..journal import new_run
 from ..names import MAX_ID_LENGTH, MAX_KIND_LENGTH, is_name
 from ..payloads import check_json
-from ..states import RunStatus, StepStatus
 from .executor import run_after_commit
 from .handlers import handler_path, resolve_handlers
 from .handoffs import check_root_role_id, record_handoff, validate_handoff
@@ -125,18 +123,16 @@ def start_run(
     run = _new_run(
         ident, root_role, "agent", run_metadata, resolved, run_input, _timeout(options["timeout"])
     )
-    with new_run(run) as journal:
-        _record_start(journal, ident)
+    with transitions.begin_run(run) as journal:
         if step_spec is not None:
-            step = journal.add_step(
+            step = transitions.queue_step(
+                journal,
                 kind=step_spec["kind"],
                 role_id=step_spec["role_id"],
-                status=StepStatus.QUEUED,
                 # Without its own input the first step works on the run's input.
                 input=step_spec.get("input", run_input),
             )
             journal.set_run(current_step_id=step.pk)
-            journal.record("step_queued", step_id=step.pk, step_status=str(StepStatus.QUEUED))
             if path := handler_path(resolved, step.kind):
                 run_after_commit(journal, step, path)
     return get_run(run.pk)
@@ -178,27 +174,10 @@ def _new_run(ident, root_role, kind, metadata, handlers, run_input, timeout):
         tenant_id=ident.tenant_id,
         root_role_id=root_role,
         kind=kind,
-        status=RunStatus.RUNNING,
         metadata=metadata,
         handlers=handlers,
         input=run_input,
         step_timeout=timeout,
-    )
-
-
-def _record_start(journal, ident):
-    journal.run.started_at = journal.now
-    journal.record(
-        "run_started",
-        actor_id=ident.actor_id,
-        run_status=str(RunStatus.RUNNING),
-        kind=journal.run.kind,
-    )
-    journal.signal(
-        signals.run_started,
-        session_id=ident.session_id,
-        actor_id=ident.actor_id,
-        tenant_id=ident.tenant_id,
     )
 
 
@@ -233,17 +212,13 @@ def start_handoff_run(
         ident, {"metadata": metadata, "payload": payload, "input": None}, snapshot
     )
     run = _new_run(ident, root_role_id, "handoff", run_metadata, resolved, payload, None)
-    with new_run(run) as journal:
-        _record_start(journal, ident)
-        parent = journal.add_step(
+    with transitions.begin_run(run) as journal:
+        parent = transitions.add_completed_step(
+            journal,
             kind="handoff",
             role_id=root_role_id,
-            status=StepStatus.COMPLETED,
             output={"handoff": handoff["delegated_role_id"]},
-            started_at=journal.now,
-            completed_at=journal.now,
         )
-        journal.record("step_completed", step_id=parent.pk, step_status=str(StepStatus.COMPLETED))
         child = record_handoff(journal, parent, handoff)
         journal.set_run(current_step_id=child.pk)
         if path := handler_path(resolved, child.kind):

@@ -1,16 +1,16 @@
-"""Ready SQL for the hot path: the few statements every step writes, without the ORM.
+"""Ready SQL for the transition layer's hot path. Private: only ``transitions`` uses it.
 
 Building a statement through the ORM costs 300-1,000 Python calls; the same statement
-as ready SQL through ``connection.cursor()`` costs a few dozen. Names come from the
-models' ``_meta`` (so ``db_table`` and ``db_column`` still apply), values are adapted
-by each field's own ``get_db_prep_save``/``get_db_prep_value`` and read back through
-the converters the ORM applies, so a row written or read here is exactly the row the
-ORM would write or read. Cold paths keep using the ORM.
+as ready SQL through ``connection.cursor()`` costs a few dozen (docs/performance.md has
+the measurement that keeps it). Names come from the models' ``_meta`` (so ``db_table``
+and ``db_column`` still apply), values are adapted by each field's own
+``get_db_prep_save``/``get_db_prep_value`` and read back through the converters the ORM
+applies, so a row written or read here is exactly the row the ORM would write or read.
+Every function takes the ``connection`` of the database alias the router chose.
 """
 
 import datetime
 
-from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import DateTimeField, ExpressionWrapper
 from django.db.models.functions import Now
 from django.db.models.sql import Query
@@ -23,12 +23,6 @@ class DbNowPlus:
 
     def __init__(self, seconds):
         self.seconds = seconds
-
-
-def _default():
-    # The wrapper itself: every attribute read through the ``connection`` proxy costs
-    # a thread-local lookup.
-    return connections[DEFAULT_DB_ALIAS]
 
 
 class _Table:
@@ -71,12 +65,16 @@ _PLAIN = {
 }
 
 
+# (model, alias) -> _Table. The converters a table holds take the connection as an
+# argument when called, so one table serves every thread's connection to that alias.
+_TABLES: dict = {}
+
+
 def _table(model, connection):
-    # Converters are bound to one connection's ``ops``, so the cache lives on it.
-    tables = connection.__dict__.setdefault("_scoria_sql_tables", {})
-    table = tables.get(model)
+    key = (model, connection.alias)
+    table = _TABLES.get(key)
     if table is None:
-        table = tables[model] = _Table(model, connection)
+        table = _TABLES[key] = _Table(model, connection)
     return table
 
 
@@ -124,9 +122,8 @@ def _row_to_instance(table, row, connection):
     return table.model.from_db(connection.alias, table.attnames, row)
 
 
-def fetch(model, where, *, for_update=False, connection=None):
+def fetch(model, where, connection, *, for_update=False):
     """The row matching ``where`` (names to values, ANDed) as a model instance, or None."""
-    connection = connection or _default()
     table = _table(model, connection)
     condition, params = _where(table, where, connection)
     sql = f"{table.select} WHERE {condition}"
@@ -138,9 +135,8 @@ def fetch(model, where, *, for_update=False, connection=None):
     return None if row is None else _row_to_instance(table, row, connection)
 
 
-def fetch_all(model, where, *, order_by=(), connection=None):
+def fetch_all(model, where, connection, *, order_by=()):
     """Every row matching ``where`` as model instances, ordered by the named columns."""
-    connection = connection or _default()
     table = _table(model, connection)
     condition, params = _where(table, where, connection)
     sql = f"{table.select} WHERE {condition}"
@@ -152,8 +148,7 @@ def fetch_all(model, where, *, order_by=(), connection=None):
     return [_row_to_instance(table, row, connection) for row in rows]
 
 
-def exists(model, where, *, connection=None):
-    connection = connection or _default()
+def exists(model, where, connection):
     table = _table(model, connection)
     condition, params = _where(table, where, connection)
     with connection.cursor() as cursor:
@@ -172,9 +167,8 @@ def _value(table, field, value, connection):
     return "%s", (field.get_db_prep_save(value, connection),)
 
 
-def update(model, where, values, *, connection=None):
+def update(model, where, values, connection):
     """``UPDATE ... SET values WHERE where``; returns the number of rows changed."""
-    connection = connection or _default()
     table = _table(model, connection)
     sets, params = [], []
     for name, value in values.items():
@@ -188,12 +182,11 @@ def update(model, where, values, *, connection=None):
         return cursor.rowcount
 
 
-def insert(objs, *, connection=None):
+def insert(objs, connection):
     """Insert new instances of one model, a batch per statement; an unset auto pk is
     left to the database (and not read back)."""
     if not objs:
         return
-    connection = connection or _default()
     table = _table(type(objs[0]), connection)
     pk = table.model._meta.pk
     fields = [f for f in table.fields if not (f is pk and getattr(objs[0], f.attname) is None)]
