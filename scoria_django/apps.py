@@ -9,3 +9,8 @@ class ScoriaConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401 - registers the system checks
+        from .runtime.dispatch import enqueue_step
+        from .transitions.journal import set_waker
+
+        # The engine wakes runnable steps through the task framework.
+        set_waker(enqueue_step)

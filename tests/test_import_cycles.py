@@ -16,8 +16,6 @@ from functools import cache
 from itertools import combinations
 from pathlib import Path
 
-import pytest
-
 PACKAGE = "scoria_django"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / PACKAGE
 
@@ -192,9 +190,6 @@ def test_identity_and_middleware_never_import_each_other_in_a_loop():
     assert path is None, f"identity reaches middleware: {' -> '.join(path)}"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="tasks/dispatch/executor cycle: being removed by the engine rewrite"
-)
 def test_tasks_dispatch_and_executor_are_layered():
     _, everywhere = package_graphs()
     loops = {}

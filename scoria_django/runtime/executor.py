@@ -25,9 +25,9 @@ from ..exceptions import NotFound
 from ..ids import parse_uuid
 from ..states import RunStatus, StepStatus
 from ..transitions import locked_run
+from .backends import backend_runs_inline
 from .context import StepContext
 from .decisions import Completed, Failed, Waiting, decide, exception_error
-from .dispatch import backend_runs_inline, dispatch_after_commit
 from .handlers import handler_path, load_handler
 from .handoffs import record_handoff
 from .leases import Claim, lease_seconds, retry_on_contention
@@ -100,7 +100,7 @@ def run_after_commit(journal, step, path):
             journal.inline_claim = claim
             journal.after_commit(lambda: _run_inline(claim))
             return
-    dispatch_after_commit(journal, step.pk)
+    journal.wake(step.pk)
 
 
 def _run_inline(claim):
@@ -313,7 +313,7 @@ def _continue_with(journal, new_steps):
             stored_form(new)
             next_claim = _claim_new(journal, new, path)
         else:
-            dispatch_after_commit(journal, new.pk)
+            journal.wake(new.pk)
     return next_claim
 
 

@@ -26,7 +26,7 @@ from ..conf import scoria_settings
 from ..exceptions import NotFound
 from ..states import RUN_ACTIVE, StepStatus
 from ..transitions import ClaimLost, locked_run
-from .dispatch import dispatch_after_commit, enqueue_step
+from .dispatch import enqueue_step
 from .handlers import handler_path
 
 logger = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ def _recover_expired(candidate, dry_run):
             else:
                 transitions.requeue_expired_step(journal, step, reason=LEASE_EXPIRED)
                 if handler_path(journal.run.handlers, step.kind):
-                    dispatch_after_commit(journal, step.pk)
+                    journal.wake(step.pk)
     except (NotFound, ClaimLost):
         return None
     return action

@@ -30,6 +30,22 @@ if TYPE_CHECKING:
     from ..models import Run, Step
 
 
+# Called after commit with (run_id, step_id) for each step a transaction made runnable;
+# installed by ``ScoriaConfig.ready()`` (``runtime.dispatch.enqueue_step``).
+_waker: Callable[[Any, Any], None] | None = None
+
+
+def set_waker(waker: Callable[[Any, Any], None]) -> None:
+    global _waker
+    _waker = waker
+
+
+def _wake(run_id, step_id) -> None:
+    if _waker is None:
+        raise RuntimeError("scoria_django is not ready: add it to INSTALLED_APPS")
+    _waker(run_id, step_id)
+
+
 def db_alias() -> str:
     """The database alias holding scoria's tables (every scoria model lives on one)."""
     from ..models import Run
@@ -123,6 +139,11 @@ class RunJournal:
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)
+
+    def wake(self, step_id) -> None:
+        """Wake ``step_id`` (enqueue its task) once this transaction commits."""
+        run_id = self.run.pk
+        self._after_commit.append(lambda: _wake(run_id, step_id))
 
     def after_flush(self, write: Callable[[], None]) -> None:
         """Run ``write`` inside the transaction once the run, steps and events exist."""
