@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from .managers import EventManager, RunManager, StepManager
-from .states import CHILD_STEP_PENDING, RUN_TERMINAL, STEP_TERMINAL, RunStatus, StepStatus
+from .states import RUN_TERMINAL, STEP_TERMINAL, RunStatus, StepStatus
 
 
 class Run(models.Model):
@@ -164,9 +164,9 @@ class Handoff(models.Model):
     @property
     def status(self):
         """A handoff has no status of its own: it follows its child step."""
-        if self.child_step_id is None:
-            return CHILD_STEP_PENDING
-        return self.child_step.status
+        from .records import handoff_status
+
+        return handoff_status(self.child_step)
 
 
 class Event(models.Model):

@@ -1,58 +1,101 @@
-"""Frozen read-side values: ``RunSummary``, ``RunDetail`` and their dict rows."""
+"""The read model, defined once: ``RunSummary``, ``RunDetail`` and their dict rows.
 
-from dataclasses import asdict, dataclass
+Each value lists its fields here and nowhere else, each with the ``Shape`` it has on
+every surface: the API serializers build their fields from these definitions, the
+evidence page and the admin pick their payloads and columns from them, and
+``scoria_runs show --json`` prints the rows as they are. ``handoff_status`` is the only
+place a handoff's status is decided.
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from types import SimpleNamespace
+from typing import Any
 
 from .states import CHILD_STEP_PENDING, RunStatus
 
-SUMMARY_FIELDS = (
-    "run_id",
-    "session_id",
-    "thread_id",
-    "parent_run_id",
-    "status",
-    "actor_id",
-    "tenant_id",
-    "root_role_id",
-    "kind",
-    "current_step_id",
-    "awaiting_approval",
-    "created_at",
-    "updated_at",
-    "started_at",
-    "completed_at",
-)
 
-# What a summary reads, as ``QuerySet.values()`` names: list pages build summaries from
-# these plain rows (``RunSummary.from_values``), not from model instances, and never load
-# the JSON payloads a summary does not show. ``run_id`` is the primary key and
-# ``awaiting_approval`` derives from the status; every other field is the run's column.
-SUMMARY_VALUES = (
-    "pk",
-    *(name for name in SUMMARY_FIELDS if name not in ("run_id", "awaiting_approval")),
-)
+class Shape(StrEnum):
+    """What a read-model value is, whichever surface shows it."""
+
+    UUID = "uuid"
+    """An id, as text."""
+    TEXT = "text"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    INSTANT = "instant"
+    """An aware ``datetime``."""
+    JSON = "json"
+    """A stored JSON payload: surfaces that show it to people redact it."""
+    TAGS = "tags"
+    """A list of strings."""
+    RUN_STATUS = "run_status"
+    STEP_STATUS = "step_status"
+    SUMMARY = "summary"
+    """A ``RunSummary``."""
+    STEP_ROWS = "step_rows"
+    EVENT_ROWS = "event_rows"
+    HANDOFF_ROWS = "handoff_rows"
+    DELEGATED_HANDOFFS = "delegated_handoffs"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadField:
+    """One field of a read-model value: its name, its shape and where a row reads it."""
+
+    name: str
+    shape: Shape
+    null: bool = False
+    blank: bool = False
+    """Text that may be empty."""
+    help_text: str | None = None
+    source: str | None = None
+    """The model attribute a row reads, when it is not ``name``."""
+    listed: bool = True
+    """False for the large values list responses leave out (a step's payloads)."""
+
+    @property
+    def attribute(self) -> str:
+        return self.source or self.name
+
+
+def names(read_fields: Iterable[ReadField]) -> tuple[str, ...]:
+    return tuple(spec.name for spec in read_fields)
+
+
+def _shaped(shape: Shape, **options: Any) -> dict[str, Any]:
+    """Dataclass field metadata: the ``ReadField`` options of that field."""
+    return {"shape": shape, **options}
+
+
+def read_fields(value_class: type) -> tuple[ReadField, ...]:
+    """The ``ReadField`` definitions of a read-model dataclass, in field order."""
+    return tuple(ReadField(item.name, **item.metadata) for item in fields(value_class))
 
 
 @dataclass(frozen=True, slots=True)
 class RunSummary:
-    run_id: str
-    session_id: str | None
-    thread_id: str | None
-    parent_run_id: str | None
-    status: str
-    actor_id: str | None
-    tenant_id: str | None
-    root_role_id: str
-    kind: str
-    current_step_id: str | None
-    awaiting_approval: bool
-    created_at: object
-    updated_at: object
-    started_at: object
-    completed_at: object
+    run_id: str = field(metadata=_shaped(Shape.UUID, source="pk"))
+    session_id: str | None = field(metadata=_shaped(Shape.TEXT, null=True))
+    thread_id: str | None = field(metadata=_shaped(Shape.TEXT, null=True))
+    parent_run_id: str | None = field(metadata=_shaped(Shape.UUID, null=True))
+    status: str = field(metadata=_shaped(Shape.RUN_STATUS))
+    actor_id: str | None = field(metadata=_shaped(Shape.TEXT, null=True))
+    tenant_id: str | None = field(metadata=_shaped(Shape.TEXT, null=True))
+    root_role_id: str = field(metadata=_shaped(Shape.TEXT, blank=True))
+    kind: str = field(metadata=_shaped(Shape.TEXT))
+    current_step_id: str | None = field(metadata=_shaped(Shape.UUID, null=True))
+    awaiting_approval: bool = field(metadata=_shaped(Shape.BOOLEAN, source="status"))
+    created_at: Any = field(metadata=_shaped(Shape.INSTANT))
+    updated_at: Any = field(metadata=_shaped(Shape.INSTANT))
+    started_at: Any = field(metadata=_shaped(Shape.INSTANT, null=True))
+    completed_at: Any = field(metadata=_shaped(Shape.INSTANT, null=True))
 
     @classmethod
-    def from_run(cls, run):
+    def from_run(cls, run: Any) -> "RunSummary":
+        # Spelled out: this is the hot read of every start, resume and list page, and
+        # the keyword call fails loudly if it ever misses or invents a field.
         return cls(
             run_id=str(run.pk),
             session_id=run.session_id,
@@ -72,106 +115,201 @@ class RunSummary:
         )
 
     @classmethod
-    def from_values(cls, row):
+    def from_values(cls, row: Mapping[str, Any]) -> "RunSummary":
         """From a ``values(*SUMMARY_VALUES)`` row: the same fields ``from_run`` reads."""
         return cls.from_run(SimpleNamespace(**row))
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+RUN_SUMMARY = read_fields(RunSummary)
+SUMMARY_FIELDS = names(RUN_SUMMARY)
+
+# What a summary reads, as ``QuerySet.values()`` names: list pages build summaries from
+# these plain rows (``RunSummary.from_values``), not from model instances, and never load
+# the JSON payloads a summary does not show.
+SUMMARY_VALUES = tuple(dict.fromkeys(spec.attribute for spec in RUN_SUMMARY))
+
+
+# A step as ``get_run_detail`` and ``ctx.step`` give it; the API's step lists leave out
+# the fields that are not ``listed``.
+STEP_ROW = (
+    ReadField("id", Shape.UUID, source="pk"),
+    ReadField("run_id", Shape.UUID),
+    ReadField("sequence", Shape.INTEGER),
+    ReadField("kind", Shape.TEXT),
+    ReadField("role_id", Shape.TEXT, blank=True),
+    ReadField("status", Shape.STEP_STATUS),
+    ReadField("parent_step_id", Shape.UUID, null=True),
+    ReadField("attempt", Shape.INTEGER),
+    ReadField("input", Shape.JSON, null=True, listed=False),
+    ReadField("handoff_input", Shape.JSON, null=True, listed=False),
+    ReadField("projected_context", Shape.JSON, null=True, listed=False),
+    ReadField("output", Shape.JSON, null=True, listed=False),
+    ReadField("error", Shape.JSON, null=True),
+    ReadField("cancel_reason", Shape.JSON, null=True, listed=False),
+    ReadField("approval_request", Shape.JSON, null=True),
+    ReadField("resumed_with", Shape.JSON, null=True, listed=False),
+    ReadField("lease_expires_at", Shape.INSTANT, null=True, listed=False),
+    ReadField("created_at", Shape.INSTANT),
+    ReadField("updated_at", Shape.INSTANT),
+    ReadField("started_at", Shape.INSTANT, null=True),
+    ReadField("completed_at", Shape.INSTANT, null=True),
+)
+STEP_LIST_ROW = tuple(spec for spec in STEP_ROW if spec.listed)
+STEP_FIELDS = names(STEP_ROW)
+
+EVENT_ROW = (
+    ReadField("id", Shape.INTEGER, source="pk"),
+    ReadField("sequence", Shape.INTEGER),
+    ReadField("event_type", Shape.TEXT),
+    ReadField("step_id", Shape.UUID, null=True),
+    ReadField("payload", Shape.JSON),
+    ReadField("actor_id", Shape.TEXT, null=True),
+    ReadField("created_at", Shape.INSTANT),
+)
+EVENT_FIELDS = names(EVENT_ROW)
+
+HANDOFF_STATUS_HELP = "The child step's status, or child_step_pending."
+
+# The stored Handoff; ``status`` is ``handoff_status`` of its linked child step.
+HANDOFF_ROW = (
+    ReadField("id", Shape.UUID, source="pk"),
+    ReadField("parent_step_id", Shape.UUID),
+    ReadField("child_step_id", Shape.UUID, null=True),
+    ReadField("delegated_role_id", Shape.TEXT),
+    ReadField("delegated_kind", Shape.TEXT),
+    ReadField("capability_tags", Shape.TAGS),
+    ReadField("handoff_input", Shape.JSON),
+    ReadField("status", Shape.TEXT, help_text=HANDOFF_STATUS_HELP),
+    ReadField("created_at", Shape.INSTANT),
+)
+HANDOFF_FIELDS = names(HANDOFF_ROW)
+
+# The curated delegated evidence of SPEC 1.7: one item per handoff, with its parent and
+# (possibly unlinked) child step.
+DELEGATED_HANDOFF = (
+    ReadField("handoff_id", Shape.UUID),
+    ReadField("parent_step_id", Shape.UUID),
+    ReadField("parent_step_sequence", Shape.INTEGER, null=True),
+    ReadField("parent_role_id", Shape.TEXT, null=True, blank=True),
+    ReadField("delegated_role_id", Shape.TEXT),
+    ReadField("delegated_kind", Shape.TEXT),
+    ReadField("handoff_input", Shape.JSON),
+    ReadField("capability_tags", Shape.TAGS),
+    ReadField("child_step_id", Shape.UUID, null=True),
+    ReadField("child_step_sequence", Shape.INTEGER, null=True),
+    ReadField("child_role_id", Shape.TEXT, null=True, blank=True),
+    ReadField("child_status", Shape.TEXT),
+    ReadField("status", Shape.TEXT, help_text=HANDOFF_STATUS_HELP),
+    ReadField("projected_context", Shape.JSON),
+    ReadField("created_at", Shape.INSTANT),
+)
+DELEGATED_HANDOFF_FIELDS = names(DELEGATED_HANDOFF)
 
 
 @dataclass(frozen=True, slots=True)
 class RunDetail:
-    summary: RunSummary
-    metadata: dict
-    input: object
-    output: object
-    error: object
-    cancel_reason: object
-    steps: list
-    events: list
-    handoffs: list
-    delegated_handoffs: list
+    summary: RunSummary = field(metadata=_shaped(Shape.SUMMARY))
+    metadata: dict = field(metadata=_shaped(Shape.JSON))
+    input: Any = field(metadata=_shaped(Shape.JSON, null=True))
+    output: Any = field(metadata=_shaped(Shape.JSON, null=True))
+    error: Any = field(metadata=_shaped(Shape.JSON, null=True))
+    cancel_reason: Any = field(metadata=_shaped(Shape.JSON, null=True))
+    steps: list = field(metadata=_shaped(Shape.STEP_ROWS))
+    events: list = field(metadata=_shaped(Shape.EVENT_ROWS))
+    handoffs: list = field(metadata=_shaped(Shape.HANDOFF_ROWS))
+    delegated_handoffs: list = field(metadata=_shaped(Shape.DELEGATED_HANDOFFS))
 
     @property
-    def run_id(self):
+    def run_id(self) -> str:
         return self.summary.run_id
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
+        # Not ``asdict``: the rows are plain dicts already and need no deep copy.
         return {
-            "summary": self.summary.as_dict(),
-            "metadata": self.metadata,
-            "input": self.input,
-            "output": self.output,
-            "error": self.error,
-            "cancel_reason": self.cancel_reason,
-            "steps": self.steps,
-            "events": self.events,
-            "handoffs": self.handoffs,
-            "delegated_handoffs": self.delegated_handoffs,
+            name: self.summary.as_dict() if name == "summary" else getattr(self, name)
+            for name in RUN_DETAIL_FIELDS
         }
 
 
-def _str_or_none(value):
+RUN_DETAIL = read_fields(RunDetail)
+RUN_DETAIL_FIELDS = names(RUN_DETAIL)
+
+
+def handoff_status(child_step: Any | None) -> str:
+    """A handoff has no status of its own: it follows its child step's, and is
+    ``child_step_pending`` until delegated execution has produced that step."""
+    return CHILD_STEP_PENDING if child_step is None else str(child_step.status)
+
+
+def _str_or_none(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def step_row(step):
-    return {
-        "id": str(step.pk),
-        "run_id": str(step.run_id),
-        "sequence": step.sequence,
-        "kind": step.kind,
-        "role_id": step.role_id,
-        "status": str(step.status),
-        "parent_step_id": _str_or_none(step.parent_step_id),
-        "attempt": step.attempt,
-        "input": step.input,
-        "handoff_input": step.handoff_input,
-        "projected_context": step.projected_context,
-        "output": step.output,
-        "error": step.error,
-        "cancel_reason": step.cancel_reason,
-        "approval_request": step.approval_request,
-        "resumed_with": step.resumed_with,
-        "lease_expires_at": step.lease_expires_at,
-        "created_at": step.created_at,
-        "updated_at": step.updated_at,
-        "started_at": step.started_at,
-        "completed_at": step.completed_at,
-    }
+def _tags(value: Iterable[str] | None) -> list[str]:
+    return list(value or [])
 
 
-def event_row(event):
-    return {
-        "id": event.pk,
-        "sequence": event.sequence,
-        "event_type": event.event_type,
-        "step_id": _str_or_none(event.step_id),
-        "payload": event.payload,
-        "actor_id": event.actor_id,
-        "created_at": event.created_at,
-    }
+_CONVERSIONS: dict[Shape, Callable[[Any], Any]] = {
+    Shape.UUID: str,
+    Shape.RUN_STATUS: str,
+    Shape.STEP_STATUS: str,
+    Shape.TAGS: _tags,
+}
+
+_Reader = tuple[str, str | None, Callable[[Any], Any] | None]
 
 
-def handoff_row(handoff, steps_by_id):
+def _readers(row: tuple[ReadField, ...], computed: tuple[str, ...] = ()) -> tuple[_Reader, ...]:
+    """(name, model attribute or None when computed, conversion or None) per field."""
+    return tuple(
+        (
+            spec.name,
+            None if spec.name in computed else spec.attribute,
+            _str_or_none
+            if spec.null and spec.shape is Shape.UUID
+            else _CONVERSIONS.get(spec.shape),
+        )
+        for spec in row
+    )
+
+
+def _read(readers: tuple[_Reader, ...], instance: Any, **computed: Any) -> dict[str, Any]:
+    row = {}
+    for name, attribute, convert in readers:
+        if attribute is None:
+            row[name] = computed[name]
+        else:
+            value = getattr(instance, attribute)
+            row[name] = value if convert is None else convert(value)
+    return row
+
+
+_STEP_READERS = _readers(STEP_ROW)
+_EVENT_READERS = _readers(EVENT_ROW)
+_HANDOFF_READERS = _readers(HANDOFF_ROW, computed=("status",))
+
+
+def step_row(step: Any) -> dict[str, Any]:
+    return _read(_STEP_READERS, step)
+
+
+def event_row(event: Any) -> dict[str, Any]:
+    return _read(_EVENT_READERS, event)
+
+
+def handoff_row(handoff: Any, steps_by_id: Mapping[Any, Any]) -> dict[str, Any]:
     """The stored Handoff row; its status follows the linked child step."""
     child = steps_by_id.get(handoff.child_step_id)
-    return {
-        "id": str(handoff.pk),
-        "parent_step_id": str(handoff.parent_step_id),
-        "child_step_id": _str_or_none(handoff.child_step_id),
-        "delegated_role_id": handoff.delegated_role_id,
-        "delegated_kind": handoff.delegated_kind,
-        "capability_tags": list(handoff.capability_tags or []),
-        "handoff_input": handoff.handoff_input,
-        "status": str(child.status) if child else CHILD_STEP_PENDING,
-        "created_at": handoff.created_at,
-    }
+    return _read(_HANDOFF_READERS, handoff, status=handoff_status(child))
 
 
-def delegated_handoff_rows(handoffs, steps_by_id):
-    """The curated delegated evidence of SPEC 1.7, ordered by parent sequence then creation.
+def delegated_handoff_rows(
+    handoffs: Iterable[Any], steps_by_id: Mapping[Any, Any]
+) -> list[dict[str, Any]]:
+    """The ``DELEGATED_HANDOFF`` items of a run, ordered by parent sequence then creation.
 
     ``steps_by_id`` holds the run's steps in sequence order.
     """
@@ -186,7 +324,7 @@ def delegated_handoff_rows(handoffs, steps_by_id):
         )
         if child is not None and handoff.child_step_id is None:
             linked.add(child.pk)
-        child_status = str(child.status) if child else CHILD_STEP_PENDING
+        status = handoff_status(child)
         items.append(
             {
                 "handoff_id": str(handoff.pk),
@@ -196,12 +334,12 @@ def delegated_handoff_rows(handoffs, steps_by_id):
                 "delegated_role_id": handoff.delegated_role_id,
                 "delegated_kind": handoff.delegated_kind,
                 "handoff_input": handoff.handoff_input,
-                "capability_tags": list(handoff.capability_tags or []),
+                "capability_tags": _tags(handoff.capability_tags),
                 "child_step_id": str(child.pk) if child else None,
                 "child_step_sequence": child.sequence if child else None,
                 "child_role_id": child.role_id if child else None,
-                "child_status": child_status,
-                "status": child_status,
+                "child_status": status,
+                "status": status,
                 "projected_context": (child.projected_context or {}) if child else {},
                 "created_at": handoff.created_at,
             }
