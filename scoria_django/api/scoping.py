@@ -6,12 +6,14 @@ a header, query parameter or body field. A caller without a tenant sees only the
 stored without one. Staff get no bypass: operators use the admin evidence pages.
 """
 
+from collections.abc import Callable
+
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
 
 from ..exceptions import NotFound
 from ..identity import Identity, session_id_for, tenant_id_for
-from ..ids import parse_uuid
+from ..records import RunDetail, RunSummary
 
 _TENANT_ATTR = "_scoria_api_tenant"
 
@@ -54,15 +56,13 @@ def visible_runs(request):
     return Run.objects.for_tenant(request_tenant(request))
 
 
-def visible_run(request, run_id):
-    """The caller's run, or ``not_found``: unknown, malformed and foreign ids look the same."""
-    from ..models import Run
-
-    pk = parse_uuid(run_id)
-    if pk is None:
+def visible[Read: (RunSummary, RunDetail)](
+    request, read: Callable[[str], Read], run_id: str
+) -> Read:
+    """``read(run_id)``, a facade read, if the run is the caller's tenant's; ``not_found``
+    otherwise: unknown, malformed and foreign ids look the same."""
+    value = read(run_id)
+    summary = value.summary if isinstance(value, RunDetail) else value
+    if summary.tenant_id != request_tenant(request):
         raise NotFound()
-    try:
-        # ``get()``: a primary-key lookup needs no ORDER BY (``first()`` would add one).
-        return visible_runs(request).get(pk=pk)
-    except Run.DoesNotExist:
-        raise NotFound() from None
+    return value

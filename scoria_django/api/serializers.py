@@ -1,16 +1,30 @@
-"""Read serializers: what the API answers. Field names follow ``RunSummary`` and ``RunDetail``.
+"""Read serializers: what the API answers, built from the read model of ``records``.
 
-They read the frozen read values of ``records`` (summaries and row dicts), never models
-directly, so the API shows exactly what the facade returns. Inputs are in ``inputs``.
+Their fields are the ``RunSummary``, ``RunDetail`` and row definitions there, never a
+list of their own, and they read the frozen values the facade returns (summaries and
+row dicts), never models, so the API shows exactly what the facade does. Inputs are in
+``inputs``.
 """
 
 from functools import cache
+from typing import Any
 
 from django.utils.timezone import is_aware
 from rest_framework import ISO_8601, serializers
 from rest_framework.settings import api_settings
 
-from ..records import RunSummary
+from ..records import (
+    DELEGATED_HANDOFF,
+    EVENT_ROW,
+    HANDOFF_ROW,
+    RUN_DETAIL,
+    RUN_SUMMARY,
+    STEP_LIST_ROW,
+    STEP_ROW,
+    ReadField,
+    RunSummary,
+    Shape,
+)
 from ..states import RunStatus, StepStatus
 
 
@@ -20,22 +34,18 @@ class ErrorSerializer(serializers.Serializer):
     field = serializers.CharField(allow_null=True, help_text="The field at fault, if one is.")
 
 
-class RunSummarySerializer(serializers.Serializer):
-    run_id = serializers.UUIDField()
-    session_id = serializers.CharField(allow_null=True)
-    thread_id = serializers.CharField(allow_null=True)
-    parent_run_id = serializers.UUIDField(allow_null=True)
-    status = serializers.ChoiceField(RunStatus.choices)
-    actor_id = serializers.CharField(allow_null=True)
-    tenant_id = serializers.CharField(allow_null=True)
-    root_role_id = serializers.CharField(allow_blank=True)
-    kind = serializers.CharField()
-    current_step_id = serializers.UUIDField(allow_null=True)
-    awaiting_approval = serializers.BooleanField()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-    started_at = serializers.DateTimeField(allow_null=True)
-    completed_at = serializers.DateTimeField(allow_null=True)
+# The read serializers are built from the read model of ``records``: each names a tuple of
+# ``ReadField`` definitions, and ``read_field`` turns one into its DRF field. No class
+# docstring here: drf-spectacular would give it to every subclass as its description.
+class ReadSerializer(serializers.Serializer):
+    read_fields: tuple[ReadField, ...] = ()
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {spec.name: read_field(spec) for spec in self.read_fields}
+
+
+class RunSummarySerializer(ReadSerializer):
+    read_fields = RUN_SUMMARY
 
 
 @cache
@@ -92,85 +102,69 @@ def _instant_renderer(field):
     return _InstantRenderer(field, zone)
 
 
-class StepRowSerializer(serializers.Serializer):
+class StepRowSerializer(ReadSerializer):
     """A step without its large payloads (input, output, contexts): used by list responses."""
 
-    id = serializers.UUIDField()
-    run_id = serializers.UUIDField()
-    sequence = serializers.IntegerField()
-    kind = serializers.CharField()
-    role_id = serializers.CharField(allow_blank=True)
-    status = serializers.ChoiceField(StepStatus.choices)
-    parent_step_id = serializers.UUIDField(allow_null=True)
-    attempt = serializers.IntegerField()
-    error = serializers.JSONField(allow_null=True)
-    approval_request = serializers.JSONField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-    started_at = serializers.DateTimeField(allow_null=True)
-    completed_at = serializers.DateTimeField(allow_null=True)
+    read_fields = STEP_LIST_ROW
 
 
 class StepSerializer(StepRowSerializer):
     """A step with everything it carries: used by ``detail/``."""
 
-    input = serializers.JSONField(allow_null=True)
-    handoff_input = serializers.JSONField(allow_null=True)
-    projected_context = serializers.JSONField(allow_null=True)
-    output = serializers.JSONField(allow_null=True)
-    cancel_reason = serializers.JSONField(allow_null=True)
-    resumed_with = serializers.JSONField(allow_null=True)
-    lease_expires_at = serializers.DateTimeField(allow_null=True)
+    # The listed fields first, then the large ones: the order the API has always answered in.
+    read_fields = (*STEP_LIST_ROW, *(spec for spec in STEP_ROW if not spec.listed))
 
 
-class EventSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    sequence = serializers.IntegerField()
-    event_type = serializers.CharField()
-    step_id = serializers.UUIDField(allow_null=True)
-    payload = serializers.JSONField()
-    actor_id = serializers.CharField(allow_null=True)
-    created_at = serializers.DateTimeField()
+class EventSerializer(ReadSerializer):
+    read_fields = EVENT_ROW
 
 
-class HandoffSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    parent_step_id = serializers.UUIDField()
-    child_step_id = serializers.UUIDField(allow_null=True)
-    delegated_role_id = serializers.CharField()
-    delegated_kind = serializers.CharField()
-    capability_tags = serializers.ListField(child=serializers.CharField())
-    handoff_input = serializers.JSONField()
-    status = serializers.CharField(help_text="The child step's status, or child_step_pending.")
-    created_at = serializers.DateTimeField()
+class HandoffSerializer(ReadSerializer):
+    read_fields = HANDOFF_ROW
 
 
-class DelegatedHandoffSerializer(serializers.Serializer):
-    handoff_id = serializers.UUIDField()
-    parent_step_id = serializers.UUIDField()
-    parent_step_sequence = serializers.IntegerField(allow_null=True)
-    parent_role_id = serializers.CharField(allow_null=True, allow_blank=True)
-    delegated_role_id = serializers.CharField()
-    delegated_kind = serializers.CharField()
-    handoff_input = serializers.JSONField()
-    capability_tags = serializers.ListField(child=serializers.CharField())
-    child_step_id = serializers.UUIDField(allow_null=True)
-    child_step_sequence = serializers.IntegerField(allow_null=True)
-    child_role_id = serializers.CharField(allow_null=True, allow_blank=True)
-    child_status = serializers.CharField()
-    status = serializers.CharField(help_text="The child step's status, or child_step_pending.")
-    projected_context = serializers.JSONField()
-    created_at = serializers.DateTimeField()
+class DelegatedHandoffSerializer(ReadSerializer):
+    read_fields = DELEGATED_HANDOFF
 
 
-class RunDetailSerializer(serializers.Serializer):
-    summary = RunSummarySerializer()
-    metadata = serializers.JSONField()
-    input = serializers.JSONField(allow_null=True)
-    output = serializers.JSONField(allow_null=True)
-    error = serializers.JSONField(allow_null=True)
-    cancel_reason = serializers.JSONField(allow_null=True)
-    steps = StepSerializer(many=True)
-    events = EventSerializer(many=True)
-    handoffs = HandoffSerializer(many=True)
-    delegated_handoffs = DelegatedHandoffSerializer(many=True)
+class RunDetailSerializer(ReadSerializer):
+    read_fields = RUN_DETAIL
+
+
+_SCALARS: dict[Shape, type[serializers.Field]] = {
+    Shape.UUID: serializers.UUIDField,
+    Shape.TEXT: serializers.CharField,
+    Shape.INTEGER: serializers.IntegerField,
+    Shape.BOOLEAN: serializers.BooleanField,
+    Shape.INSTANT: serializers.DateTimeField,
+    Shape.JSON: serializers.JSONField,
+}
+
+_NESTED: dict[Shape, tuple[type[ReadSerializer], bool]] = {
+    Shape.SUMMARY: (RunSummarySerializer, False),
+    Shape.STEP_ROWS: (StepSerializer, True),
+    Shape.EVENT_ROWS: (EventSerializer, True),
+    Shape.HANDOFF_ROWS: (HandoffSerializer, True),
+    Shape.DELEGATED_HANDOFFS: (DelegatedHandoffSerializer, True),
+}
+
+
+def read_field(spec: ReadField) -> serializers.Field:
+    """The DRF field of one read-model field."""
+    options: dict[str, Any] = {}
+    if spec.null:
+        options["allow_null"] = True
+    if spec.blank:
+        options["allow_blank"] = True
+    if spec.help_text:
+        options["help_text"] = spec.help_text
+    if spec.shape is Shape.RUN_STATUS:
+        return serializers.ChoiceField(RunStatus.choices, **options)
+    if spec.shape is Shape.STEP_STATUS:
+        return serializers.ChoiceField(StepStatus.choices, **options)
+    if spec.shape is Shape.TAGS:
+        return serializers.ListField(child=serializers.CharField(), **options)
+    if spec.shape in _NESTED:
+        serializer_class, many = _NESTED[spec.shape]
+        return serializer_class(many=many, **options)
+    return _SCALARS[spec.shape](**options)

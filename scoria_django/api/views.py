@@ -1,5 +1,9 @@
 """API views: thin, every write goes through the facade verbs, every read is tenant-scoped.
 
+One run is read through the facade (``get_run``, ``get_run_detail``) and checked against
+the caller's tenant (``scoping.visible``). Lists are tenant-scoped querysets of plain
+summary rows, paginated by cursor: the facade has no such list.
+
 No view assigns a status. Identity is built here from DRF's authenticated user, so token
 and session clients both act as themselves; the tenant comes only from
 ``SCORIA_TENANT_RESOLVER`` (see ``scoping``).
@@ -13,9 +17,9 @@ from rest_framework.decorators import action
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from ..records import SUMMARY_VALUES, RunSummary, event_row, step_row
+from ..records import SUMMARY_VALUES, event_row, step_row
 from ..runtime.control import cancel_run, resume_run
-from ..runtime.reads import detail_of
+from ..runtime.reads import get_run, get_run_detail
 from ..runtime.start import start_handoff_run, start_run
 from .exceptions import exception_handler
 from .filters import RunFilterSet, StrictFilterBackend
@@ -24,7 +28,7 @@ from .pagination import RunCursorPagination, SequenceCursorPagination
 from .parsers import BoundedJSONParser
 from .permissions import CanCancelRun, CanResumeRun, IsAuthenticated
 from .responses import error_responses
-from .scoping import request_identity, visible_run, visible_runs
+from .scoping import request_identity, visible, visible_runs
 from .serializers import (
     EventSerializer,
     RunDetailSerializer,
@@ -93,7 +97,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         responses={200: RunSummarySerializer, **error_responses(*READ_ERRORS)},
     )
     def retrieve(self, request, run_id=None):
-        return summary_response(RunSummary.from_run(visible_run(request, run_id)))
+        return summary_response(visible(request, get_run, run_id))
 
     @extend_schema(
         summary="Start a run",
@@ -130,8 +134,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         pagination_class=None,
     )
     def run_detail(self, request, run_id=None):
-        run = visible_run(request, run_id)
-        return Response(RunDetailSerializer(detail_of(run)).data)
+        return Response(RunDetailSerializer(visible(request, get_run_detail, run_id)).data)
 
     @extend_schema(
         summary="List a run's steps",
@@ -148,8 +151,8 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
     def steps(self, request, run_id=None):
         from ..models import Step
 
-        run = visible_run(request, run_id)
-        page = self.paginate_queryset(Step.objects.filter(run_id=run.pk))
+        run = visible(request, get_run, run_id)
+        page = self.paginate_queryset(Step.objects.filter(run_id=run.run_id))
         rows = [step_row(step) for step in page]
         return self.get_paginated_response(StepRowSerializer(rows, many=True).data)
 
@@ -168,8 +171,8 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
     def events(self, request, run_id=None):
         from ..models import Event
 
-        run = visible_run(request, run_id)
-        page = self.paginate_queryset(Event.objects.filter(run_id=run.pk))
+        run = visible(request, get_run, run_id)
+        page = self.paginate_queryset(Event.objects.filter(run_id=run.run_id))
         rows = [event_row(event) for event in page]
         return self.get_paginated_response(EventSerializer(rows, many=True).data)
 
@@ -188,9 +191,11 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         pagination_class=None,
     )
     def resume(self, request, run_id=None):
-        run = visible_run(request, run_id)
+        run = visible(request, get_run, run_id)
         data = self.validated(ResumeInput)
-        summary = resume_run(run.pk, identity=request_identity(request), input=data.get("input"))
+        summary = resume_run(
+            run.run_id, identity=request_identity(request), input=data.get("input")
+        )
         return summary_response(summary)
 
     @extend_schema(
@@ -208,9 +213,11 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         pagination_class=None,
     )
     def cancel(self, request, run_id=None):
-        run = visible_run(request, run_id)
+        run = visible(request, get_run, run_id)
         data = self.validated(CancelInput)
-        summary = cancel_run(run.pk, reason=data.get("reason"), identity=request_identity(request))
+        summary = cancel_run(
+            run.run_id, reason=data.get("reason"), identity=request_identity(request)
+        )
         return summary_response(summary)
 
 
