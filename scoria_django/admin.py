@@ -4,15 +4,31 @@ Nothing is added, changed or deleted here: records move only through the lifecyc
 verbs. The one write path is the evidence page's resume / cancel buttons, which call
 the facade and need their own permissions. JSON payloads are shown redacted, and every
 list is scoped to the operator's tenant when ``SCORIA_TENANT_RESOLVER`` gives one.
+
+A change page shows the fields of the read model (``records``): a summary with the run's
+payloads, a step row, an event row, a handoff row, each field by the model field it reads
+(foreign keys as links), plus the storage columns the read model leaves out.
 """
 
 from django.contrib import admin, messages
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from .evidence import pretty_json
 from .identity import tenant_id_for
 from .models import Event, Handoff, Run, Step
+from .records import (
+    EVENT_ROW,
+    HANDOFF_ROW,
+    RUN_DETAIL,
+    RUN_SUMMARY,
+    STEP_ROW,
+    ReadField,
+    RunSummary,
+    Shape,
+)
 from .views import evidence_page
 
 
@@ -27,12 +43,46 @@ def redacted_json(field_name):
     return show
 
 
+def admin_field(model: type[models.Model], spec: ReadField) -> str:
+    """The change page's name for a read-model field: its redacted display for a JSON
+    payload, else the model field it reads (a foreign key by its own name, so the page
+    links it), else the name of a value the model admin computes."""
+    if spec.shape is Shape.JSON:
+        return f"{spec.name}_redacted"
+    if spec.attribute == "pk":
+        return model._meta.pk.name
+    try:
+        # By name or by column: ``parent_step_id`` is the ``parent_step`` foreign key.
+        return model._meta.get_field(spec.name).name
+    except FieldDoesNotExist:
+        return spec.name
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """View permission only; ``tenant_path`` is the lookup that scopes rows to a tenant."""
+    """View permission only; ``tenant_path`` is the lookup that scopes rows to a tenant.
+
+    ``read_model`` is what the change page shows, then ``storage_fields`` (columns the
+    read model leaves out), then the JSON payloads, redacted.
+    """
 
     tenant_path = "run__tenant_id"
+    read_model: tuple[ReadField, ...] = ()
+    storage_fields: tuple[str, ...] = ()
     actions = None
     show_full_result_count = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for spec in cls.read_model:
+            if spec.shape is Shape.JSON:
+                setattr(cls, f"{spec.name}_redacted", redacted_json(spec.name))
+
+    def __init__(self, model, admin_site):
+        super().__init__(model, admin_site)
+        shown = [admin_field(model, spec) for spec in self.read_model]
+        payloads = [name for name in shown if name.endswith("_redacted")]
+        columns = [name for name in shown if name not in payloads]
+        self.fields = (*columns, *self.storage_fields, *payloads)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -71,34 +121,12 @@ class RunAdmin(ReadOnlyAdmin):
     search_fields = ("id", "session_id", "actor_id", "thread_id")
     date_hierarchy = "created_at"
     list_select_related = ("parent_run",)
-    fields = (
-        "id",
-        "status",
-        "session_id",
-        "thread_id",
-        "parent_run",
-        "actor_id",
-        "tenant_id",
-        "root_role_id",
-        "kind",
-        "current_step",
-        "step_timeout",
-        "created_at",
-        "updated_at",
-        "started_at",
-        "completed_at",
-        "input_redacted",
-        "output_redacted",
-        "error_redacted",
-        "cancel_reason_redacted",
-        "metadata_redacted",
-        "handlers",
-    )
-    input_redacted = redacted_json("input")
-    output_redacted = redacted_json("output")
-    error_redacted = redacted_json("error")
-    cancel_reason_redacted = redacted_json("cancel_reason")
-    metadata_redacted = redacted_json("metadata")
+    read_model = (*RUN_SUMMARY, *(spec for spec in RUN_DETAIL if spec.shape is Shape.JSON))
+    storage_fields = ("step_timeout", "handlers")
+
+    @admin.display(boolean=True, description="awaiting approval")
+    def awaiting_approval(self, obj):
+        return RunSummary.from_run(obj).awaiting_approval
 
     @admin.display(description="evidence")
     def evidence_link(self, obj):
@@ -145,39 +173,8 @@ class StepAdmin(ReadOnlyAdmin):
     list_filter = ("status", "kind", "role_id")
     search_fields = ("id", "run__id", "session_id", "run__actor_id")
     list_select_related = ("run",)
-    fields = (
-        "id",
-        "run",
-        "sequence",
-        "parent_step",
-        "session_id",
-        "thread_id",
-        "kind",
-        "role_id",
-        "status",
-        "attempt",
-        "lease_expires_at",
-        "created_at",
-        "updated_at",
-        "started_at",
-        "completed_at",
-        "input_redacted",
-        "handoff_input_redacted",
-        "projected_context_redacted",
-        "approval_request_redacted",
-        "resumed_with_redacted",
-        "output_redacted",
-        "error_redacted",
-        "cancel_reason_redacted",
-    )
-    input_redacted = redacted_json("input")
-    handoff_input_redacted = redacted_json("handoff_input")
-    projected_context_redacted = redacted_json("projected_context")
-    approval_request_redacted = redacted_json("approval_request")
-    resumed_with_redacted = redacted_json("resumed_with")
-    output_redacted = redacted_json("output")
-    error_redacted = redacted_json("error")
-    cancel_reason_redacted = redacted_json("cancel_reason")
+    read_model = STEP_ROW
+    storage_fields = ("session_id", "thread_id")
 
 
 @admin.register(Handoff)
@@ -193,18 +190,8 @@ class HandoffAdmin(ReadOnlyAdmin):
     list_filter = ("delegated_kind", "delegated_role_id")
     search_fields = ("id", "run__id", "run__session_id", "run__actor_id", "delegated_role_id")
     list_select_related = ("run", "parent_step", "child_step")
-    fields = (
-        "id",
-        "run",
-        "parent_step",
-        "child_step",
-        "delegated_role_id",
-        "delegated_kind",
-        "capability_tags",
-        "created_at",
-        "handoff_input_redacted",
-    )
-    handoff_input_redacted = redacted_json("handoff_input")
+    read_model = HANDOFF_ROW
+    storage_fields = ("run",)
 
     @admin.display(description="child status")
     def child_status(self, obj):
@@ -217,5 +204,5 @@ class EventAdmin(ReadOnlyAdmin):
     list_filter = ("event_type",)
     search_fields = ("run__id", "run__session_id", "actor_id")
     list_select_related = ("run", "step")
-    fields = ("run", "step", "sequence", "event_type", "actor_id", "created_at", "payload_redacted")
-    payload_redacted = redacted_json("payload")
+    read_model = EVENT_ROW
+    storage_fields = ("run",)

@@ -8,6 +8,7 @@ value is redacted here; the template escapes everything it prints.
 import json
 from dataclasses import dataclass
 
+from .records import RUN_DETAIL, STEP_ROW, Shape
 from .redaction import redact
 from .states import CHILD_STEP_PENDING, RUN_ACTIVE, RunStatus, StepStatus
 
@@ -104,16 +105,17 @@ class Evidence:
     can_be_cancelled: bool
 
 
-_STEP_PAYLOADS = (
-    ("input", "Input"),
-    ("handoff_input", "Handoff input"),
-    ("projected_context", "Projected context"),
-    ("approval_request", "Approval request"),
-    ("resumed_with", "Resumed with"),
-    ("output", "Output"),
-    ("error", "Error"),
-    ("cancel_reason", "Cancel reason"),
-)
+def _labelled_payloads(read_fields):
+    """(name, label) of the JSON payloads among ``read_fields``, in read-model order."""
+    return tuple(
+        (spec.name, spec.name.replace("_", " ").capitalize())
+        for spec in read_fields
+        if spec.shape is Shape.JSON
+    )
+
+
+_STEP_PAYLOADS = _labelled_payloads(STEP_ROW)
+_RUN_PAYLOADS = _labelled_payloads(RUN_DETAIL)
 
 
 def _payloads(source, fields):
@@ -239,15 +241,6 @@ def _delegated_rows(items):
             )
         )
     return tuple(rows)
-
-
-_RUN_PAYLOADS = (
-    ("input", "Input"),
-    ("output", "Output"),
-    ("error", "Error"),
-    ("cancel_reason", "Cancel reason"),
-    ("metadata", "Metadata"),
-)
 
 
 def build_evidence(detail):

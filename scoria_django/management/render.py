@@ -1,6 +1,7 @@
 """Plain-text and JSON renderings of runs for the commands. Secrets are redacted, as on
 the operator page: a terminal is an operator surface too."""
 
+import datetime
 import json
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -8,6 +9,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from ..evidence import step_tree
 from ..redaction import redact
 
+# The step-row payloads a step line is followed by: what the step asked and ended with
+# (its inputs and contexts are in ``--json``).
+STEP_OUTCOMES = ("approval_request", "output", "error", "cancel_reason")
+# A few ``RunSummary`` fields, by name: the table prints them from the summary itself.
 LIST_COLUMNS = ("run_id", "status", "kind", "root_role_id", "session_id", "updated_at")
 
 
@@ -24,18 +29,15 @@ def timestamp(value):
     return value.isoformat(timespec="seconds") if value is not None else "-"
 
 
+def cell(value):
+    """One value of a text table: instants to the second, empty values as ``-``."""
+    if isinstance(value, datetime.datetime):
+        return timestamp(value)
+    return "-" if value is None or value == "" else str(value)
+
+
 def list_lines(summaries):
-    rows = [
-        [
-            str(summary.run_id),
-            str(summary.status),
-            summary.kind,
-            summary.root_role_id or "-",
-            summary.session_id or "-",
-            timestamp(summary.updated_at),
-        ]
-        for summary in summaries
-    ]
+    rows = [[cell(getattr(summary, column)) for column in LIST_COLUMNS] for summary in summaries]
     header = [column.upper() for column in LIST_COLUMNS]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     return [
@@ -71,8 +73,8 @@ def detail_lines(detail):
             f"{indent}#{step['sequence']} {step['kind']} [{step['role_id'] or '-'}] "
             f"{step['status']} attempt={step['attempt']} id={step['id']}"
         )
-        for name in ("approval_request", "output", "error", "cancel_reason"):
-            if step.get(name) is not None:
+        for name in STEP_OUTCOMES:
+            if step[name] is not None:
                 lines.append(f"{indent}    {name.replace('_', ' ')}: {compact(step[name])}")
     lines += ["", f"Delegated evidence ({len(detail.delegated_handoffs)}):"]
     if not detail.delegated_handoffs:

@@ -9,7 +9,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from ...exceptions import ScoriaError
-from ...records import RunSummary
+from ...records import SUMMARY_VALUES, RunSummary
 from ...states import RunStatus, StepStatus
 from ..arguments import command_error, positive_int, run_id
 from ..render import detail_lines, list_lines, to_json
@@ -63,7 +63,9 @@ class Command(BaseCommand):
         if not filterset.is_valid():
             name, messages = next(iter(filterset.errors.items()))
             raise CommandError(f"invalid_filter: --{name.replace('_', '-')}: {' '.join(messages)}")
-        summaries = [RunSummary.from_run(run) for run in filterset.qs[:limit]]
+        # Plain summary rows, as the API's lists: no model instances, no JSON payloads.
+        rows = filterset.qs.values(*SUMMARY_VALUES)[:limit]
+        summaries = [RunSummary.from_values(row) for row in rows]
         if json:
             self.stdout.write(to_json([summary.as_dict() for summary in summaries]))
             return
