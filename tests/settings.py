@@ -70,6 +70,13 @@ else:
         }
     }
 
+# A second database for tests/test_routing.py: a router may put scoria's tables there.
+DATABASES["scoria_routed"] = {
+    "ENGINE": "django.db.backends.sqlite3",
+    "NAME": ":memory:",
+    "OPTIONS": {"transaction_mode": "IMMEDIATE"},
+}
+
 TASKS = {"default": {"BACKEND": IMMEDIATE_BACKEND}}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

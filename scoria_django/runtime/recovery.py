@@ -25,7 +25,7 @@ from .. import transitions
 from ..conf import scoria_settings
 from ..exceptions import NotFound
 from ..states import RUN_ACTIVE, StepStatus
-from ..transitions import ClaimLost, locked_run
+from ..transitions import ClaimLost, db_alias, locked_run
 from .dispatch import enqueue_step
 from .handlers import handler_path
 
@@ -190,11 +190,16 @@ def _reenqueue(candidate, dry_run):
     if dry_run:
         return action
     # Touching updated_at on the exact row we read makes the wake-up ours alone.
-    touched = Step.objects.filter(
-        pk=candidate["id"], status=StepStatus.QUEUED, updated_at=candidate["updated_at"]
-    ).update(updated_at=timezone.now())
+    touched_on = db_alias()
+    touched = (
+        Step.objects.using(touched_on)
+        .filter(pk=candidate["id"], status=StepStatus.QUEUED, updated_at=candidate["updated_at"])
+        .update(updated_at=timezone.now())
+    )
     if touched != 1:
         return None
     run_id, step_id = candidate["run_id"], candidate["id"]
-    transaction.on_commit(lambda: enqueue_step(run_id, step_id), robust=True)
+    transaction.on_commit(
+        lambda: enqueue_step(run_id, step_id), using=touched_on, robust=True
+    )
     return action
