@@ -48,7 +48,7 @@ if HAS_DJANGO_TASKS:
     from django.tasks.signals import task_enqueued
 
     TASKS_MODULE = "django.tasks"
-    TASKS_APPS = []
+    TASKS_APPS: list[str] = []
 else:  # Django 5.2 with the django-tasks backport
     from django_tasks import DEFAULT_TASK_QUEUE_NAME, default_task_backend, task, task_backends
     from django_tasks.backends.base import BaseTaskBackend

@@ -1,8 +1,10 @@
 """Flat ``SCORIA_*`` settings, read on every access so ``override_settings`` just works."""
 
+from typing import Any
+
 from django.conf import settings
 
-DEFAULT_PROMPT_POLICY = {
+DEFAULT_PROMPT_POLICY: dict[str, Any] = {
     "policy_key": "default",
     "prompt_ref": None,
     "prompt_version": None,

@@ -107,7 +107,11 @@ class RunQuerySet(models.QuerySet):
         return self.filter(status__in=states.RUN_ACTIVE)
 
 
-class RunManager(models.Manager.from_queryset(RunQuerySet)):
+# A module-level base, the form of from_queryset() django-stubs can follow.
+_RunManagerBase = models.Manager.from_queryset(RunQuerySet)
+
+
+class RunManager(_RunManagerBase):
     def start(self, scope=None, /, **opts):
         """Create a run directly in ``running`` for a host that drives its steps itself."""
         scope = parse_scope(scope)
@@ -224,7 +228,10 @@ class StepQuerySet(models.QuerySet):
         return self.filter(run_id=run_id).order_by("sequence")
 
 
-class StepManager(models.Manager.from_queryset(StepQuerySet)):
+_StepManagerBase = models.Manager.from_queryset(StepQuerySet)
+
+
+class StepManager(_StepManagerBase):
     def start(self, run_id, /, **opts):
         """Create a step directly in ``running`` inside a running run."""
         step_id = None
@@ -298,5 +305,8 @@ class EventQuerySet(models.QuerySet):
         raise EventImmutable("events are append-only")
 
 
-class EventManager(models.Manager.from_queryset(EventQuerySet)):
+_EventManagerBase = models.Manager.from_queryset(EventQuerySet)
+
+
+class EventManager(_EventManagerBase):
     pass

@@ -9,8 +9,8 @@ there would load the user and the session synchronously, which Django forbids in
 event loop.
 """
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest
@@ -19,9 +19,19 @@ from django.utils.functional import SimpleLazyObject
 from .identity import Identity, abuild_identity, build_identity
 
 
-def _attach(request: HttpRequest) -> None:
+class _IdentifiedRequest(HttpRequest):
+    """What ``_attach`` adds to a request, for type checkers."""
+
+    scoria_identity: Identity
+    ascoria_identity: Callable[[], Awaitable[Identity]]
+    _ascoria_identity: Identity
+
+
+def _attach(http_request: HttpRequest) -> None:
     """Give ``request`` a lazy ``scoria_identity`` and a cached ``ascoria_identity()``."""
-    request.scoria_identity = SimpleLazyObject(lambda: build_identity(request))
+    request = cast(_IdentifiedRequest, http_request)
+    # The proxy stands in for the Identity it builds on first attribute access.
+    request.scoria_identity = cast(Identity, SimpleLazyObject(lambda: build_identity(request)))
 
     async def ascoria_identity() -> Identity:
         cached = getattr(request, "_ascoria_identity", None)

@@ -43,7 +43,7 @@ class RunFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = Run
-        fields = []  # only the filters declared above
+        fields: list[str] = []  # only the filters declared above
 
 
 class StrictFilterBackend(DjangoFilterBackend):

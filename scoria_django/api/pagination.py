@@ -14,7 +14,7 @@ MAX_SEQUENCE = 2**31 - 1
 class RunCursorPagination(CursorPagination):
     """Newest runs first. ``page_size`` above the maximum is cut to the maximum."""
 
-    ordering = ("-created_at", "-id")
+    ordering: tuple[str, ...] = ("-created_at", "-id")
     cursor_query_param = "cursor"
     page_size_query_param = "page_size"
     page_size_query_description = (

@@ -162,7 +162,9 @@ def claim_new_step(journal: RunJournal, step: Step, lease_seconds: float) -> uui
         raise InvalidStatusTransition(step.status, StepStatus.RUNNING)
     token = uuid.uuid4()
     step.status, step.claim_token = StepStatus.RUNNING, token
-    step.lease_expires_at, step.started_at = _sql.DbNowPlus(lease_seconds), journal.now
+    # DbNowPlus is _sql's marker for "database clock + seconds", written by its INSERT; the
+    # stubs allow only a field's values and Django's own expressions on the attribute.
+    step.lease_expires_at, step.started_at = _sql.DbNowPlus(lease_seconds), journal.now  # type: ignore[assignment]
     journal.set_run(current_step_id=step.pk)
     journal.record(
         "step_claimed", step_id=step.pk, step_status=str(StepStatus.RUNNING), attempt=step.attempt
