@@ -5,6 +5,7 @@ the package loads no models and can happen before Django is set up.
 """
 
 from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0.dev0"
 
@@ -43,10 +44,35 @@ __all__ = sorted(_EXPORTS)
 # ``identity`` is both a submodule and a facade function: importing the submodule (the
 # middleware does) would bind the package attribute to the module and hide the lazy
 # lookup below. Importing it here (no models, safe before setup) keeps the function.
-from .identity import Identity, identity  # noqa: E402, F401
+from .identity import Identity as Identity  # noqa: E402
+from .identity import identity as identity  # noqa: E402
+
+if TYPE_CHECKING:
+    # What the lazy lookup returns, spelled out for type checkers (never imported at runtime);
+    # "name as name" marks each as re-exported.
+    from .exceptions import ScoriaConfigurationError as ScoriaConfigurationError
+    from .exceptions import ScoriaConflict as ScoriaConflict
+    from .exceptions import ScoriaError as ScoriaError
+    from .exceptions import ScoriaNotFound as ScoriaNotFound
+    from .exceptions import ScoriaValidationError as ScoriaValidationError
+    from .outcomes import complete as complete
+    from .outcomes import fail as fail
+    from .outcomes import handoff as handoff
+    from .outcomes import wait_for_approval as wait_for_approval
+    from .records import RunDetail as RunDetail
+    from .records import RunSummary as RunSummary
+    from .runtime.control import cancel_run as cancel_run
+    from .runtime.control import resume_run as resume_run
+    from .runtime.reads import get_run as get_run
+    from .runtime.reads import get_run_detail as get_run_detail
+    from .runtime.reads import list_runs_for_session as list_runs_for_session
+    from .runtime.start import start_handoff_run as start_handoff_run
+    from .runtime.start import start_run as start_run
+    from .states import RunStatus as RunStatus
+    from .states import StepStatus as StepStatus
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'scoria_django' has no attribute {name!r}")
@@ -55,5 +81,5 @@ def __getattr__(name):
     return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return __all__

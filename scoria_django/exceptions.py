@@ -4,6 +4,8 @@ Core exceptions know nothing of HTTP; ``scoria_django.api.exceptions`` maps the
 families to 400 / 404 / 409.
 """
 
+from typing import Any
+
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -12,17 +14,19 @@ class ScoriaError(Exception):
 
     code = "scoria_error"
 
-    def __init__(self, detail=None, *, field=None, code=None):
+    def __init__(
+        self, detail: str | None = None, *, field: str | None = None, code: str | None = None
+    ) -> None:
         if code is not None:
             self.code = code
         self.detail = detail or self.code.replace("_", " ")
         self.field = field
         super().__init__(self.detail)
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return {"code": self.code, "detail": self.detail, "field": self.field}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         name = type(self).__name__
         return f"{name}(code={self.code!r}, detail={self.detail!r}, field={self.field!r})"
 
@@ -166,12 +170,12 @@ class AlreadyExists(ScoriaConflict):
 class InvalidStatusTransition(ScoriaConflict):
     code = "invalid_status_transition"
 
-    def __init__(self, current, target, *, detail=None):
+    def __init__(self, current: str, target: str, *, detail: str | None = None) -> None:
         self.current = current
         self.target = target
         super().__init__(detail or f"cannot move from {current!s} to {target!s}")
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return {**super().as_dict(), "current": str(self.current), "target": str(self.target)}
 
 

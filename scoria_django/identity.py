@@ -27,7 +27,7 @@ MAX_METADATA_BYTES = 64 * 1024
 MAX_METADATA_DEPTH = 32
 
 
-def _normalise_id(value, name):
+def _normalise_id(value: object, name: str) -> str | None:
     """Ids are strings; None, blank and whitespace-only mean "no id"."""
     if value is None:
         return None
@@ -42,7 +42,7 @@ def _normalise_id(value, name):
     return text
 
 
-def _id_of(obj):
+def _id_of(obj: object) -> object:
     """The id of an object (``pk``/``id``), a mapping (``"id"``) or a plain value."""
     if obj is None or isinstance(obj, str | int | uuid.UUID):
         return obj
@@ -60,12 +60,12 @@ class Identity:
     actor_id: str | None = None
     tenant_id: str | None = None
     session_id: str | None = None
-    metadata: dict = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def with_session(self, session_id):
+    def with_session(self, session_id: object) -> "Identity":
         return Identity(
             self.actor_id,
             self.tenant_id,
@@ -79,7 +79,7 @@ class Identity:
         return identity({"actor_id": actor_id_of(user), **extra})
 
     @classmethod
-    def from_session(cls, session: Mapping | None, **extra: Any) -> "Identity":
+    def from_session(cls, session: Mapping[str, Any] | None, **extra: Any) -> "Identity":
         """Session id kept in a Django session (``SCORIA_SESSION_KEY``); actor from its auth key."""
         session = session or {}
         return identity(
@@ -107,7 +107,7 @@ class Identity:
         return identity(found, **extra)
 
 
-def identity(attrs: Any = None, /, **kwargs: Any) -> Identity:
+def identity(attrs: Identity | Mapping[str, Any] | None = None, /, **kwargs: Any) -> Identity:
     """Normalise a mapping, keyword arguments or an ``Identity`` into an ``Identity``."""
     if isinstance(attrs, Identity) and not kwargs:
         return attrs
@@ -119,7 +119,7 @@ def identity(attrs: Any = None, /, **kwargs: Any) -> Identity:
         raise InvalidIdentity("identity attributes must be a mapping", field="identity")
     merged = {**attrs, **kwargs}
 
-    def pick(primary, fallback):
+    def pick(primary: str, fallback: str) -> str | None:
         value = _normalise_id(merged.get(primary), primary)
         if value is None:
             value = _normalise_id(_id_of(merged.get(fallback)), primary)

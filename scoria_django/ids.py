@@ -3,7 +3,7 @@
 import uuid
 
 
-def parse_uuid(value):
+def parse_uuid(value: object) -> uuid.UUID | None:
     """Return a ``uuid.UUID`` for a UUID or its string form, else None."""
     if isinstance(value, uuid.UUID):
         return value

@@ -1,24 +1,36 @@
 """``resume_run`` and ``cancel_run``: operator and host control of one exact run."""
 
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
 from .. import transitions
 from ..exceptions import InvalidRunId, NotResumable
+from ..identity import Identity
 from ..identity import identity as make_identity
 from ..ids import parse_uuid
 from ..payloads import check_json
+from ..records import RunSummary
 from ..states import RunStatus, StepStatus
 from .executor import run_after_commit
 from .handlers import handler_path, resolve_handlers
 from .reads import get_run
 
 
-def _run_pk(run_id):
+def _run_pk(run_id: str | uuid.UUID) -> uuid.UUID:
     pk = parse_uuid(run_id)
     if pk is None:
         raise InvalidRunId(f"{run_id!r} is not a run id", field="run_id")
     return pk
 
 
-def resume_run(run_id, *, handlers=None, identity=None, input=None):
+def resume_run(
+    run_id: str | uuid.UUID,
+    *,
+    handlers: dict[str, Any] | None = None,
+    identity: Identity | Mapping[str, Any] | None = None,
+    input: Any = None,
+) -> RunSummary:
     """Continue a waiting run (approval) or retry a failed one; never creates a run."""
     pk = _run_pk(run_id)
     actor_id = make_identity(identity).actor_id
@@ -70,7 +82,12 @@ def _resumed_with(step, mode, actor_id, input):
     return resumed
 
 
-def cancel_run(run_id, *, reason=None, identity=None):
+def cancel_run(
+    run_id: str | uuid.UUID,
+    *,
+    reason: Any = None,
+    identity: Identity | Mapping[str, Any] | None = None,
+) -> RunSummary:
     """Cancel a run and every unfinished step; a running handler's result will be discarded."""
     pk = _run_pk(run_id)
     actor_id = make_identity(identity).actor_id

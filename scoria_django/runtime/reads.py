@@ -1,5 +1,8 @@
 """Reads: summaries and the curated detail. A malformed id is simply ``not_found``."""
 
+import uuid
+from typing import TYPE_CHECKING
+
 from ..exceptions import InvalidFilter, NotFound
 from ..ids import parse_uuid
 from ..records import (
@@ -12,8 +15,11 @@ from ..records import (
     step_row,
 )
 
+if TYPE_CHECKING:
+    from ..models import Run
 
-def _run(run_id):
+
+def _run(run_id: str | uuid.UUID) -> "Run":
     from ..models import Run
 
     pk = parse_uuid(run_id)
@@ -23,7 +29,7 @@ def _run(run_id):
     return run
 
 
-def get_run(run_id):
+def get_run(run_id: str | uuid.UUID) -> RunSummary:
     from ..models import Run
 
     pk = parse_uuid(run_id)
@@ -34,7 +40,7 @@ def get_run(run_id):
     return RunSummary.from_values(row)
 
 
-def list_runs_for_session(session_id, *, limit=None):
+def list_runs_for_session(session_id: str | None, *, limit: int | None = None) -> list[RunSummary]:
     """The session's runs, newest first."""
     from ..models import Run
 
@@ -49,7 +55,7 @@ def list_runs_for_session(session_id, *, limit=None):
     return [RunSummary.from_values(row) for row in queryset]
 
 
-def detail_of(run):
+def detail_of(run: "Run") -> RunDetail:
     from ..models import Event, Handoff, Step
 
     steps = list(Step.objects.filter(run_id=run.pk).order_by("sequence"))
@@ -70,5 +76,5 @@ def detail_of(run):
     )
 
 
-def get_run_detail(run_id):
+def get_run_detail(run_id: str | uuid.UUID) -> RunDetail:
     return detail_of(_run(run_id))

@@ -1,10 +1,15 @@
 """``start_run`` and ``start_handoff_run``: validate everything, then write one transaction."""
 
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
 from .. import transitions
 from ..exceptions import InvalidInitialStep, InvalidOption
+from ..identity import Identity
 from ..identity import identity as make_identity
 from ..names import MAX_ID_LENGTH, MAX_KIND_LENGTH, is_name
 from ..payloads import check_json
+from ..records import RunSummary
 from .executor import run_after_commit
 from .handlers import handler_path, resolve_handlers
 from .handoffs import check_root_role_id, record_handoff, validate_handoff
@@ -21,7 +26,6 @@ START_OPTIONS = (
     "timeout",
     *SNAPSHOT_KEYS,
 )
-_UNSET = object()
 
 
 def _runtime_options(runtime):
@@ -79,20 +83,20 @@ def _timeout(value):
 
 
 def start_run(
-    identity,
+    identity: Identity | Mapping[str, Any] | None,
     *,
-    root_role_id="executor",
-    initial_step=None,
-    metadata=None,
-    payload=None,
-    input=None,
-    runtime=None,
-    handlers=None,
-    timeout=None,
-    provider=None,
-    model=None,
-    prompt_policy=None,
-):
+    root_role_id: str = "executor",
+    initial_step: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    payload: Any = None,
+    input: Any = None,
+    runtime: dict[str, Any] | Sequence[tuple[str, Any]] | None = None,
+    handlers: dict[str, Any] | None = None,
+    timeout: float | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+    prompt_policy: dict[str, Any] | None = None,
+) -> RunSummary:
     """Start a durable run for ``identity``; the summary already shows inline outcomes."""
     ident = make_identity(identity)
     top = {
@@ -182,23 +186,24 @@ def _new_run(ident, root_role, kind, metadata, handlers, run_input, timeout):
 
 
 def start_handoff_run(
-    identity,
-    delegated_role_id=_UNSET,
+    identity: Identity | Mapping[str, Any] | None,
+    # None defaults are validated in SPEC 1.5's order (docs/handoffs.md), not left to TypeError.
+    delegated_role_id: str | None = None,
     *,
-    root_role_id=None,
-    delegated_kind=None,
-    handoff_input=None,
-    projected_context=None,
-    scoped_context=None,
-    capability_tags=(),
-    metadata=None,
-    payload=None,
-    handlers=None,
-):
+    root_role_id: str | None = None,
+    delegated_kind: str | None = None,
+    handoff_input: dict[str, Any] | None = None,
+    projected_context: dict[str, Any] | None = None,
+    scoped_context: dict[str, Any] | None = None,
+    capability_tags: Collection[str | int] | None = (),
+    metadata: dict[str, Any] | None = None,
+    payload: Any = None,
+    handlers: dict[str, Any] | None = None,
+) -> RunSummary:
     """Start a run whose first step hands a bounded, validated context to another role."""
     ident = make_identity(identity)
     handoff = validate_handoff(
-        None if delegated_role_id is _UNSET else delegated_role_id,
+        delegated_role_id,
         root_role_id,
         delegated_kind,
         handoff_input,
