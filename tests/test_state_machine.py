@@ -1,8 +1,11 @@
-"""A Hypothesis state machine over start / step outcomes / resume / cancel.
+"""A Hypothesis state machine over both families of moves, on the same runs: the runtime
+(start / step outcomes / resume / cancel) and the host's manager verbs (Run.objects and
+Step.objects start / complete / fail / cancel).
 
 After every rule, for every run it created: events are gapless, folding them gives
 the stored state, the summary equals the stored row, terminal states absorb, a run
-has one terminal event per attempt, and completed steps never run again.
+has one terminal event per attempt, completed steps never run again, and every ending
+was announced by one ``run_finished`` signal, whichever family made it.
 """
 
 import pytest
@@ -17,6 +20,7 @@ from hypothesis.stateful import (
 )
 
 import scoria_django as scoria
+from scoria_django import signals, states
 from scoria_django.models import Run, Step
 from scoria_django.records import RunSummary
 from scoria_django.states import RUN_TERMINAL, STEP_ACTIVE, STEP_TERMINAL, fold_events
@@ -35,6 +39,14 @@ class RunMachine(RuleBasedStateMachine):
         self.run_ids = []
         self.absorbed = {}  # run_id -> (status, event count) once completed or cancelled
         self.completed_steps = {}  # idempotency key -> executions when it completed
+        self.finished = []  # (run_id, status) of every run_finished signal
+        signals.run_finished.connect(self._on_finished)
+
+    def teardown(self):
+        signals.run_finished.disconnect(self._on_finished)
+
+    def _on_finished(self, sender, run_id, status, **kwargs):
+        self.finished.append((run_id, status))
 
     def status(self, run_id):
         return Run.objects.values_list("status", flat=True).get(pk=run_id)
@@ -48,6 +60,56 @@ class RunMachine(RuleBasedStateMachine):
         )
         self.run_ids.append(summary.run_id)
         return summary.run_id
+
+    @rule(target=runs)
+    def host_start(self):
+        run = Run.objects.start("machine", kind="hosted")
+        self.run_ids.append(str(run.pk))
+        return str(run.pk)
+
+    @rule(run_id=runs)
+    def host_step_start(self, run_id):
+        before = self.status(run_id)
+        try:
+            Step.objects.start(run_id, kind="manual")
+        except scoria.ScoriaConflict as exc:
+            assert exc.code == "run_not_active"
+            assert before != "running"
+        else:
+            assert before == "running"
+
+    @rule(run_id=runs, verb=st.sampled_from(["complete", "fail", "cancel"]), data=st.data())
+    def host_step_move(self, run_id, verb, data):
+        steps = list(Step.objects.filter(run_id=run_id).order_by("sequence"))
+        if not steps:
+            return
+        step = data.draw(st.sampled_from(steps))
+        payload = {"complete": {"done": True}, "fail": {"reason": "host"}, "cancel": "host"}[verb]
+        allowed = states.STEP_TRANSITIONS[verb].allows(step.status)
+        try:
+            getattr(Step.objects, verb)(run_id, step.pk, payload)
+        except scoria.ScoriaConflict as exc:
+            assert exc.code == "invalid_status_transition"
+            assert not allowed
+        else:
+            assert allowed
+
+    @rule(run_id=runs, verb=st.sampled_from(["complete", "fail", "cancel"]))
+    def host_run_move(self, run_id, verb):
+        before = self.status(run_id)
+        allowed = states.RUN_TRANSITIONS[verb].allows(before)
+        unfinished = Step.objects.filter(run_id=run_id, status__in=STEP_ACTIVE).exists()
+        try:
+            getattr(Run.objects, verb)(run_id, {"by": "host"})
+        except scoria.ScoriaConflict as exc:
+            if exc.code == "active_steps":
+                assert verb == "complete" and allowed and unfinished
+            else:
+                assert exc.code == "invalid_status_transition"
+                assert not allowed
+        else:
+            assert allowed
+            assert not (verb == "complete" and unfinished)
 
     @rule(run_id=runs, approver=st.sampled_from([None, "ops", "boss"]))
     def resume(self, run_id, approver):
@@ -108,6 +170,10 @@ class RunMachine(RuleBasedStateMachine):
             assert terminal_since == [f"run_{run.status}"]
         assert types.count("run_completed") + types.count("run_cancelled") <= 1
 
+        # Every ending, by the runtime or by a manager verb, went out as one signal.
+        endings = [t.removeprefix("run_") for t in types if t in RUN_TERMINAL_EVENTS]
+        assert [status for rid, status in self.finished if rid == run_id] == endings
+
         # Completed and cancelled absorb: nothing moves or records anything again.
         if run_id in self.absorbed:
             assert self.absorbed[run_id] == (run.status, len(events))
@@ -130,7 +196,7 @@ def test_runs_keep_their_invariants_under_any_sequence_of_calls():
     run_state_machine_as_test(
         RunMachine,
         settings=settings(
-            max_examples=20,
+            max_examples=30,
             stateful_step_count=8,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
