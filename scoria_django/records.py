@@ -212,15 +212,15 @@ DELEGATED_HANDOFF_FIELDS = names(DELEGATED_HANDOFF)
 @dataclass(frozen=True, slots=True)
 class RunDetail:
     summary: RunSummary = field(metadata=_shaped(Shape.SUMMARY))
-    metadata: dict = field(metadata=_shaped(Shape.JSON))
+    metadata: dict[str, Any] = field(metadata=_shaped(Shape.JSON))
     input: Any = field(metadata=_shaped(Shape.JSON, null=True))
     output: Any = field(metadata=_shaped(Shape.JSON, null=True))
     error: Any = field(metadata=_shaped(Shape.JSON, null=True))
     cancel_reason: Any = field(metadata=_shaped(Shape.JSON, null=True))
-    steps: list = field(metadata=_shaped(Shape.STEP_ROWS))
-    events: list = field(metadata=_shaped(Shape.EVENT_ROWS))
-    handoffs: list = field(metadata=_shaped(Shape.HANDOFF_ROWS))
-    delegated_handoffs: list = field(metadata=_shaped(Shape.DELEGATED_HANDOFFS))
+    steps: list[dict[str, Any]] = field(metadata=_shaped(Shape.STEP_ROWS))
+    events: list[dict[str, Any]] = field(metadata=_shaped(Shape.EVENT_ROWS))
+    handoffs: list[dict[str, Any]] = field(metadata=_shaped(Shape.HANDOFF_ROWS))
+    delegated_handoffs: list[dict[str, Any]] = field(metadata=_shaped(Shape.DELEGATED_HANDOFFS))
 
     @property
     def run_id(self) -> str:

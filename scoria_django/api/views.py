@@ -9,13 +9,19 @@ and session clients both act as themselves; the tenant comes only from
 ``SCORIA_TENANT_RESOLVER`` (see ``scoping``).
 """
 
+from collections.abc import Sequence
+
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.renderers import JSONRenderer
+from rest_framework.metadata import BaseMetadata
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import BasePermission, OperandHolder, SingleOperandHolder
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
+from rest_framework.schemas.inspectors import ViewInspector
 
 from ..records import SUMMARY_VALUES, event_row, step_row
 from ..runtime.control import cancel_run, resume_run
@@ -52,11 +58,14 @@ class ScoriaAPIMixin:
     the routes and methods are exactly those of the schema.
     """
 
-    permission_classes = [IsAuthenticated]
-    parser_classes = [BoundedJSONParser]
-    renderer_classes = [JSONRenderer]
-    metadata_class = None
-    schema = AutoSchema()
+    # Typed exactly as APIView declares them: mypy wants the same types where both bases meet.
+    permission_classes: Sequence[type[BasePermission] | OperandHolder | SingleOperandHolder] = [
+        IsAuthenticated
+    ]
+    parser_classes: Sequence[type[BaseParser]] = [BoundedJSONParser]
+    renderer_classes: Sequence[type[BaseRenderer]] = [JSONRenderer]
+    metadata_class: str | type[BaseMetadata] | None = None
+    schema: ViewInspector | None = AutoSchema()
 
     def get_exception_handler(self):
         return exception_handler
