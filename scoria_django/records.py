@@ -187,7 +187,7 @@ HANDOFF_ROW = (
 )
 HANDOFF_FIELDS = names(HANDOFF_ROW)
 
-# The curated delegated evidence of SPEC 1.7: one item per handoff, with its parent and
+# The curated delegated evidence (docs/handoffs.md): one item per handoff, with its parent and
 # (possibly unlinked) child step.
 DELEGATED_HANDOFF = (
     ReadField("handoff_id", Shape.UUID),

@@ -67,7 +67,7 @@ def test_schema_covers_exactly_the_mounted_routes():
         if method in METHODS
     }
     assert documented == mounted_routes()
-    assert len(documented) == 11  # SPEC section 5: ten operations plus the schema itself
+    assert len(documented) == 11  # docs/api.md: ten operations plus the schema itself
 
 
 @pytest.mark.django_db

@@ -13,7 +13,7 @@ from scoria_django.exceptions import (
     ScoriaValidationError,
 )
 
-# SPEC section 2: each code, and the family a surface maps it to (400 / 404 / 409).
+# docs/errors.md: each code, and the family a surface maps it to (400 / 404 / 409).
 SECTION_2_CODES = {
     "unsupported_scope_key": ScoriaValidationError,
     "invalid_scope": ScoriaValidationError,

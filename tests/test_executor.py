@@ -1,4 +1,4 @@
-"""SPEC 1.3 and 3: every handler outcome, ctx, timeouts and claims."""
+"""Every handler outcome (docs/handlers.md, docs/execution.md), ctx, timeouts and claims."""
 
 import threading
 import time
@@ -406,7 +406,7 @@ def host_fails_a_sibling(ctx):
 
 
 def test_a_run_with_a_failed_step_is_not_completed():
-    """SPEC 1.3: completed only when every step is terminal and none failed."""
+    """Completed only when every step is terminal and none failed."""
     summary = scoria.start_run(
         {"session_id": "s-failed-sibling"},
         initial_step={"kind": "sibling", "role_id": "executor"},

@@ -1,4 +1,4 @@
-"""Bounded handoffs (SPEC 1.5 and 1.7): validation, what is written, status, readback."""
+"""Bounded handoffs (docs/handoffs.md): validation, what is written, status, readback."""
 
 from datetime import timedelta
 
@@ -152,7 +152,7 @@ def test_missing_delegated_role_id_is_invalid():
     ],
 )
 def test_validation_order(fixed, code):
-    """With every argument wrong, the first one in SPEC 1.5's order is reported."""
+    """With every argument wrong, the first one in the documented order is reported."""
     good = ["critic", "planner", "review", BRIEF, {"history": []}]
     bad = [" ", "", "", [], None]
     args = good[:fixed] + bad[fixed:]

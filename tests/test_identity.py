@@ -1,4 +1,4 @@
-"""SPEC 1.1: identity normalisation."""
+"""Identity normalisation (docs/guide.md)."""
 
 import uuid
 from types import SimpleNamespace

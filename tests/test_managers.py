@@ -1,4 +1,4 @@
-"""The lifecycle verbs of SPEC section 2: every error code, every rule a host relies on."""
+"""The lifecycle verbs (docs/lifecycle.md): every error code, every rule a host relies on."""
 
 import datetime
 import uuid

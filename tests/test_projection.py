@@ -1,4 +1,4 @@
-"""The projected-context safety check of SPEC 1.5: names, normalisation, paths and limits."""
+"""The projected-context safety check (docs/handoffs.md): names, normalisation, paths and limits."""
 
 import json
 
@@ -17,7 +17,7 @@ from scoria_django.projection import (
     normalise_key,
 )
 
-SPEC_UNSAFE_NAMES = [
+DOCUMENTED_UNSAFE_NAMES = [
     "transcript",
     "transcripts",
     "messages",
@@ -38,7 +38,7 @@ SPEC_UNSAFE_NAMES = [
     "headers",
     "secrets",
 ]
-SPEC_UNSAFE_SUFFIXES = [
+DOCUMENTED_UNSAFE_SUFFIXES = [
     "_transcript",
     "_history",
     "_messages",
@@ -51,8 +51,8 @@ SPEC_UNSAFE_SUFFIXES = [
 
 
 def test_the_lists_are_exactly_the_contracts():
-    assert set(SPEC_UNSAFE_NAMES) == UNSAFE_NAMES
-    assert set(SPEC_UNSAFE_SUFFIXES) == set(UNSAFE_SUFFIXES)
+    assert set(DOCUMENTED_UNSAFE_NAMES) == UNSAFE_NAMES
+    assert set(DOCUMENTED_UNSAFE_SUFFIXES) == set(UNSAFE_SUFFIXES)
     assert set(UNSAFE_PREFIXES) == {"provider_session_", "socket_"}
 
 
@@ -77,14 +77,14 @@ def test_normalise_key(key, normalised):
     assert normalise_key(key) == normalised
 
 
-@pytest.mark.parametrize("name", SPEC_UNSAFE_NAMES)
+@pytest.mark.parametrize("name", DOCUMENTED_UNSAFE_NAMES)
 def test_every_exact_name_is_unsafe_in_any_spelling(name):
     camel = "".join(part.capitalize() for part in name.split("_"))
     for spelling in (name, name.upper(), name.replace("_", "-"), camel, f"_{name}_"):
         assert is_unsafe_key(spelling), spelling
 
 
-@pytest.mark.parametrize("suffix", SPEC_UNSAFE_SUFFIXES)
+@pytest.mark.parametrize("suffix", DOCUMENTED_UNSAFE_SUFFIXES)
 def test_every_suffix_is_unsafe(suffix):
     assert is_unsafe_key(f"support{suffix}")
     assert is_unsafe_key(f"Support{suffix.title().replace('_', '')}")
@@ -250,7 +250,7 @@ SAFE_KEYS = st.sampled_from(["task", "draft", "sources", "notes", "session_id", 
 @settings(max_examples=60, deadline=None)
 @given(
     path=st.lists(st.tuples(SAFE_KEYS, st.booleans()), min_size=0, max_size=6),
-    unsafe=st.sampled_from(SPEC_UNSAFE_NAMES + ["chat-history", "HTTPHeaders", "socket_id"]),
+    unsafe=st.sampled_from(DOCUMENTED_UNSAFE_NAMES + ["chat-history", "HTTPHeaders", "socket_id"]),
 )
 def test_an_unsafe_key_is_found_at_any_depth(path, unsafe):
     """Wherever the unsafe key sits (under dicts and lists), the detail names its path."""

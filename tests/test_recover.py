@@ -1,4 +1,4 @@
-"""SPEC 3: scoria_recover requeues expired claims and wakes forgotten queued steps."""
+"""scoria_recover (docs/execution.md) requeues expired claims and wakes forgotten queued steps."""
 
 import datetime
 import threading

@@ -37,8 +37,7 @@ def routed(settings):
 
 def _rows(alias):
     return {
-        model.__name__: model.objects.using(alias).count()
-        for model in (Run, Step, Event, Handoff)
+        model.__name__: model.objects.using(alias).count() for model in (Run, Step, Event, Handoff)
     }
 
 

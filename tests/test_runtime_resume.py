@@ -1,4 +1,4 @@
-"""SPEC 1.4: resume_run and cancel_run, and the guide's flow end to end."""
+"""resume_run and cancel_run, and the guide's flow end to end."""
 
 import uuid
 

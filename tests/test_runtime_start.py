@@ -1,4 +1,4 @@
-"""SPEC 1.2: start_run, its validation (nothing written on error) and its dispatch."""
+"""start_run (docs/guide.md), its validation (nothing written on error) and its dispatch."""
 
 import os
 import subprocess

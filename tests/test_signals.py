@@ -5,7 +5,7 @@ from django.db import transaction
 
 import scoria_django as scoria
 from scoria_django import signals
-from scoria_django.models import Run
+from scoria_django.models import Run, Step
 from tests import runtime_handlers
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -111,3 +111,45 @@ def test_a_failing_receiver_does_not_break_the_run(received):
     finally:
         signals.run_started.disconnect(dispatch_uid="broken")
     assert started.status == "completed"
+
+
+def test_manager_verbs_send_the_same_signals_as_the_runtime(received):
+    run = Run.objects.start({"session_id": "s"})
+    step = Step.objects.start(run.pk, kind="manual")
+    Step.objects.complete(run.pk, step.pk, {"done": True})
+    failing = Step.objects.start(run.pk, kind="manual")
+    Step.objects.fail(run.pk, failing.pk, {"reason": "host"})
+    Run.objects.fail(run.pk, {"reason": "host"})
+    assert names(received) == ["run_started", "step_completed", "step_failed", "run_finished"]
+    assert received[0][2] == {
+        "run_id": str(run.pk),
+        "session_id": "s",
+        "actor_id": None,
+        "tenant_id": None,
+    }
+    assert received[1][2] == {
+        "run_id": str(run.pk),
+        "step_id": str(step.pk),
+        "kind": "manual",
+        "output": {"done": True},
+    }
+    assert received[2][2]["error"] == {"reason": "host"}
+    assert received[3][2] == {"run_id": str(run.pk), "status": "failed"}
+
+    other = Run.objects.start("s")
+    Run.objects.cancel(other.pk, "stop")
+    done = Run.objects.start("s")
+    Run.objects.complete(done.pk)
+    assert names(received)[4:] == ["run_started", "run_finished", "run_started", "run_finished"]
+    assert [kwargs["status"] for name, _, kwargs in received if name == "run_finished"] == [
+        "failed",
+        "cancelled",
+        "completed",
+    ]
+
+
+def test_a_manager_verb_rolled_back_sends_nothing(received):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Run.objects.start("s")
+        raise RuntimeError("rolled back")
+    assert received == []

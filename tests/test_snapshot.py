@@ -1,4 +1,4 @@
-"""SPEC 1.6: the runtime snapshot frozen into each run at creation."""
+"""The runtime snapshot (docs/guide.md) frozen into each run at creation."""
 
 import pytest
 from django.test import override_settings

@@ -33,6 +33,7 @@ class sql:  # noqa: N801 - the module's functions on the default connection
     def exists(model, where):
         return _sql.exists(model, where, connection)
 
+
 JSON_VALUES = [
     {"a": [1, 2.5, None, True, "é"], "nested": {"x": {}}},
     [],

@@ -76,8 +76,7 @@ def status_writes(source: str, filename: str = "<source>") -> list[str]:
             if writes and any(keyword.arg == "status" for keyword in node.keywords):
                 found.append(f"{filename}:{line}: {name}(status=...)")
             if writes and any(
-                keyword.arg is None and _dict_has_status(keyword.value)
-                for keyword in node.keywords
+                keyword.arg is None and _dict_has_status(keyword.value) for keyword in node.keywords
             ):
                 found.append(f"{filename}:{line}: {name}(**{{'status': ...}})")
             if name == "bulk_update" and any(
@@ -111,9 +110,7 @@ def package_status_writes() -> list[str]:
 
 def test_no_module_outside_the_transition_layer_writes_a_status():
     writes = package_status_writes()
-    assert writes == [], "status written outside scoria_django/transitions/:\n" + "\n".join(
-        writes
-    )
+    assert writes == [], "status written outside scoria_django/transitions/:\n" + "\n".join(writes)
 
 
 def test_the_models_are_known_to_the_check():

@@ -1,1 +1,1 @@
-"""The runtime of SPEC section 1: start / resume / handoff / dispatch / execute."""
+"""The runtime: start / resume / handoff / dispatch / execute (docs/architecture.md)."""

@@ -88,7 +88,8 @@ def validate_handoff(
     scoped_context,
     capability_tags,
 ):
-    """SPEC 1.5's checks, in its order, before any write; returns the handoff dict."""
+    """The handoff checks, in the order docs/handoffs.md gives, before any write; returns the
+    handoff dict."""
     check_delegated_role_id(delegated_role_id)
     check_root_role_id(root_role_id)
     # ``scoped_context`` is the preferred name; ``projected_context`` is its alias.

@@ -199,7 +199,5 @@ def _reenqueue(candidate, dry_run):
     if touched != 1:
         return None
     run_id, step_id = candidate["run_id"], candidate["id"]
-    transaction.on_commit(
-        lambda: enqueue_step(run_id, step_id), using=touched_on, robust=True
-    )
+    transaction.on_commit(lambda: enqueue_step(run_id, step_id), using=touched_on, robust=True)
     return action

@@ -33,7 +33,7 @@ def _runtime_options(runtime):
         return {}
     if isinstance(runtime, list | tuple):
         try:
-            runtime = dict(runtime)  # keyword-list form, as in the Phoenix guide
+            runtime = dict(runtime)  # the keyword-list form: [(option, value), ...]
         except (TypeError, ValueError):
             raise InvalidOption(
                 "runtime must be a dict or a list of (option, value) pairs", field="runtime"
@@ -187,7 +187,7 @@ def _new_run(ident, root_role, kind, metadata, handlers, run_input, timeout):
 
 def start_handoff_run(
     identity: Identity | Mapping[str, Any] | None,
-    # None defaults are validated in SPEC 1.5's order (docs/handoffs.md), not left to TypeError.
+    # None defaults are validated in the documented order (docs/handoffs.md), not left to TypeError.
     delegated_role_id: str | None = None,
     *,
     root_role_id: str | None = None,

@@ -77,8 +77,8 @@ def complete_run(journal: RunJournal, output: Any) -> None:
     _completed(journal)
 
 
-# Steps that keep a run from completing by itself (SPEC: completed only when every step is
-# terminal and none failed; a host may have failed a step it drives itself).
+# Steps that keep a run from completing by itself: it completes only when every step is
+# terminal and none failed (a host may have failed a step it drives itself).
 _UNFINISHED_OR_FAILED = sorted({*STEP_ACTIVE, StepStatus.FAILED})
 
 
