@@ -4,7 +4,6 @@ import uuid
 from typing import TYPE_CHECKING
 
 from ..exceptions import InvalidFilter, NotFound
-from ..ids import parse_uuid
 from ..records import (
     SUMMARY_VALUES,
     RunDetail,
@@ -14,30 +13,22 @@ from ..records import (
     handoff_row,
     step_row,
 )
+from ..transitions import read_run
 
 if TYPE_CHECKING:
     from ..models import Run
 
 
 def _run(run_id: str | uuid.UUID) -> "Run":
-    from ..models import Run
-
-    pk = parse_uuid(run_id)
-    run = Run.objects.filter(pk=pk).first() if pk else None
+    # The engine's own read of the row: the hot read of every start and resume.
+    run = read_run(run_id)
     if run is None:
         raise NotFound(f"run {run_id!s} does not exist")
     return run
 
 
 def get_run(run_id: str | uuid.UUID) -> RunSummary:
-    from ..models import Run
-
-    pk = parse_uuid(run_id)
-    # Plain values of the summary columns: no JSON payloads decoded.
-    row = Run.objects.filter(pk=pk).values(*SUMMARY_VALUES).first() if pk else None
-    if row is None:
-        raise NotFound(f"run {run_id!s} does not exist")
-    return RunSummary.from_values(row)
+    return RunSummary.from_run(_run(run_id))
 
 
 def list_runs_for_session(session_id: str | None, *, limit: int | None = None) -> list[RunSummary]:

@@ -7,7 +7,7 @@ verbs, the runtime (start, claim, outcome, resume, retry, cancel) and recovery a
 them. ``tests/test_transition_layer.py`` fails if any other module writes a status.
 """
 
-from .journal import RunJournal, db_alias, locked_run
+from .journal import RunJournal, db_alias, locked_run, read_run
 from .runs import (
     begin_run,
     complete_run,
@@ -55,6 +55,7 @@ __all__ = [
     "locked_run",
     "move_step",
     "queue_step",
+    "read_run",
     "reopen_run",
     "reopen_step",
     "requeue_expired_step",

@@ -190,6 +190,17 @@ class RunJournal:
             transaction.on_commit(callback, using=self.alias, robust=True)
 
 
+def read_run(run_id) -> Run | None:
+    """The run row as the engine last wrote it (no lock), or None. The hot read behind
+    every ``get_run``: one ready statement on the router's read alias."""
+    from ..models import Run
+
+    pk = parse_uuid(run_id)
+    if pk is None:
+        return None
+    return _sql.fetch(Run, {"id": pk}, connections[router.db_for_read(Run)])
+
+
 def lock_run(run_id, alias: str, *, missing=NotFound) -> Run:
     """Fetch and lock one run row (``SELECT ... FOR UPDATE``) or raise ``missing``."""
     from ..models import Run
