@@ -7,6 +7,15 @@ verbs, the runtime (start, claim, outcome, resume, retry, cancel) and recovery a
 them. ``tests/test_transition_layer.py`` fails if any other module writes a status.
 """
 
+from .approvals import (
+    cancel_pending_approvals,
+    decide_approval,
+    pending_approvals,
+    request_approvals,
+    reused_call_id,
+    round_of,
+    step_has_pending,
+)
 from .journal import RunJournal, db_alias, locked_run
 from .runs import (
     begin_run,
@@ -37,6 +46,13 @@ from .steps import (
 )
 
 __all__ = [
+    "cancel_pending_approvals",
+    "decide_approval",
+    "pending_approvals",
+    "request_approvals",
+    "reused_call_id",
+    "round_of",
+    "step_has_pending",
     "ClaimLost",
     "RunJournal",
     "add_completed_step",
