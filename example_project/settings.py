@@ -85,6 +85,15 @@ SCORIA_HANDLERS = {
     "summary": "example_project.assistant.handlers.summarise",
 }
 
+# The assistant's approvals (assistant/handlers.py): a reply longer than this many characters
+# needs a member of the "leads" group; any other reply, anyone with the permission. A
+# pending approval expires (and the reply is rejected) after this many seconds, once
+# ``manage.py scoria_recover`` runs.
+ASSISTANT_LEAD_REVIEW_CHARS = int(os.environ.get("ASSISTANT_LEAD_REVIEW_CHARS", "200"))
+ASSISTANT_APPROVAL_EXPIRES_SECONDS = int(
+    os.environ.get("ASSISTANT_APPROVAL_EXPIRES_SECONDS", str(24 * 3600))
+)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "assistant:home"
 LOGOUT_REDIRECT_URL = "login"

@@ -21,15 +21,24 @@ _EXPORTS = {
     "get_run_detail": "runtime.reads",
     "resume_run": "runtime.control",
     "cancel_run": "runtime.control",
+    # approvals
+    "approve": "runtime.approvals",
+    "reject": "runtime.approvals",
+    "list_approvals": "runtime.approvals",
+    "get_approval": "runtime.approvals",
     # handler outcomes
     "complete": "outcomes",
     "wait_for_approval": "outcomes",
+    "wait_for_approvals": "outcomes",
+    "approval_request": "outcomes",
     "fail": "outcomes",
     "handoff": "outcomes",
     # read values
     "RunSummary": "records",
     "RunDetail": "records",
+    "ApprovalSummary": "records",
     "RunStatus": "states",
+    "ApprovalStatus": "states",
     "StepStatus": "states",
     # errors
     "ScoriaError": "exceptions",
@@ -37,6 +46,7 @@ _EXPORTS = {
     "ScoriaNotFound": "exceptions",
     "ScoriaConflict": "exceptions",
     "ScoriaConfigurationError": "exceptions",
+    "ScoriaPermissionDenied": "exceptions",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -54,13 +64,21 @@ if TYPE_CHECKING:
     from .exceptions import ScoriaConflict as ScoriaConflict
     from .exceptions import ScoriaError as ScoriaError
     from .exceptions import ScoriaNotFound as ScoriaNotFound
+    from .exceptions import ScoriaPermissionDenied as ScoriaPermissionDenied
     from .exceptions import ScoriaValidationError as ScoriaValidationError
+    from .outcomes import approval_request as approval_request
     from .outcomes import complete as complete
     from .outcomes import fail as fail
     from .outcomes import handoff as handoff
     from .outcomes import wait_for_approval as wait_for_approval
+    from .outcomes import wait_for_approvals as wait_for_approvals
+    from .records import ApprovalSummary as ApprovalSummary
     from .records import RunDetail as RunDetail
     from .records import RunSummary as RunSummary
+    from .runtime.approvals import approve as approve
+    from .runtime.approvals import get_approval as get_approval
+    from .runtime.approvals import list_approvals as list_approvals
+    from .runtime.approvals import reject as reject
     from .runtime.control import cancel_run as cancel_run
     from .runtime.control import resume_run as resume_run
     from .runtime.reads import get_run as get_run
@@ -68,6 +86,7 @@ if TYPE_CHECKING:
     from .runtime.reads import list_runs_for_session as list_runs_for_session
     from .runtime.start import start_handoff_run as start_handoff_run
     from .runtime.start import start_run as start_run
+    from .states import ApprovalStatus as ApprovalStatus
     from .states import RunStatus as RunStatus
     from .states import StepStatus as StepStatus
 

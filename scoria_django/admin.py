@@ -1,25 +1,35 @@
-"""Read-only admin for runs, steps, handoffs and events, plus the evidence page of a run.
+"""Read-only admin for runs, steps, handoffs, events and approvals (the operators' approval
+inbox), plus the evidence page of a run.
 
 Nothing is added, changed or deleted here: records move only through the lifecycle
-verbs. The one write path is the evidence page's resume / cancel buttons, which call
-the facade and need their own permissions. JSON payloads are shown redacted, and every
-list is scoped to the operator's tenant when ``SCORIA_TENANT_RESOLVER`` gives one.
+verbs. The one write path is the evidence page's resume / cancel buttons and approval
+forms, which call the facade and need their own permissions. JSON payloads are shown
+redacted, and every list is scoped to the operator's tenant when
+``SCORIA_TENANT_RESOLVER`` gives one.
 
 A change page shows the fields of the read model (``records``): a summary with the run's
 payloads, a step row, an event row, a handoff row, each field by the model field it reads
 (foreign keys as links), plus the storage columns the read model leaves out.
 """
 
+import datetime
+import json
+
 from django.contrib import admin, messages
 from django.core.exceptions import FieldDoesNotExist
-from django.db import models
+from django.db import connections, models
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.timesince import timeuntil
 
 from .evidence import pretty_json
-from .identity import tenant_id_for
-from .models import Event, Handoff, Run, Step
+from .identity import actor_id_of, identity, tenant_id_for
+from .models import Approval, Event, Handoff, Run, Step
 from .records import (
+    APPROVAL_SUMMARY,
     EVENT_ROW,
     HANDOFF_ROW,
     RUN_DETAIL,
@@ -29,6 +39,7 @@ from .records import (
     RunSummary,
     Shape,
 )
+from .states import ApprovalStatus
 from .views import evidence_page
 
 
@@ -206,3 +217,126 @@ class EventAdmin(ReadOnlyAdmin):
     list_select_related = ("run", "step")
     read_model = EVENT_ROW
     storage_fields = ("run",)
+
+
+# -- the approval inbox ---------------------------------------------------------------
+
+EXPIRING_WITHIN = datetime.timedelta(hours=1)
+
+
+def _lists_any(queryset, field, values):
+    """Rows whose JSON list ``field`` holds one of ``values``. SQLite has no JSON
+    ``contains``: there the list's JSON text is searched for each value's JSON text (with
+    its quotes, so ``"7"`` does not match ``"17"``; SQLite's LIKE ignores ASCII case)."""
+    if not values:
+        return queryset.none()
+    match = Q()
+    if connections[queryset.db].features.supports_json_field_contains:
+        for value in values:
+            match |= Q(**{f"{field}__contains": [value]})
+        return queryset.filter(match)
+    text = f"{field}_text"
+    for value in values:
+        match |= Q(**{f"{text}__contains": json.dumps(value)})
+    return queryset.alias(**{text: Cast(field, output_field=TextField())}).filter(match)
+
+
+class _YesFilter(admin.SimpleListFilter):
+    """A filter with one choice, "Yes", applied from the request user."""
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Yes"),)
+
+    def queryset(self, request, queryset):
+        if self.value() != "yes":
+            return queryset
+        return self.apply(request, queryset)
+
+    def apply(self, request, queryset):
+        raise NotImplementedError
+
+
+class PendingFilter(_YesFilter):
+    title = "pending"
+    parameter_name = "pending"
+
+    def apply(self, request, queryset):
+        return queryset.pending()
+
+
+class MineFilter(_YesFilter):
+    """Approvals that name the operator (their actor id, the user pk) as an assignee."""
+
+    title = "assigned to me"
+    parameter_name = "mine"
+
+    def apply(self, request, queryset):
+        actor = identity(actor_id=actor_id_of(request.user)).actor_id
+        return _lists_any(queryset, "assignees", [actor] if actor else [])
+
+
+class MyGroupsFilter(_YesFilter):
+    """Approvals addressed to one of the operator's Django groups."""
+
+    title = "my groups"
+    parameter_name = "my_groups"
+
+    def apply(self, request, queryset):
+        names = list(request.user.groups.values_list("name", flat=True))
+        return _lists_any(queryset, "groups", names)
+
+
+class ExpiringFilter(_YesFilter):
+    """Pending approvals whose expiry falls within the next hour."""
+
+    title = "expiring within an hour"
+    parameter_name = "expiring"
+
+    def apply(self, request, queryset):
+        now = timezone.now()
+        return queryset.pending().filter(expires_at__gte=now, expires_at__lt=now + EXPIRING_WITHIN)
+
+
+@admin.register(Approval)
+class ApprovalAdmin(ReadOnlyAdmin):
+    """The approval inbox: decisions are made on the run's evidence page it links to."""
+
+    tenant_path = "tenant_id"
+    list_display = (
+        "tool_name",
+        "status",
+        "run_link",
+        "requested_at",
+        "expires_in",
+        "may_decide",
+        "call_id",
+    )
+    list_filter = (PendingFilter, MineFilter, MyGroupsFilter, ExpiringFilter, "status")
+    search_fields = ("id", "run__id", "tool_name", "call_id", "decided_by")
+    ordering = ("requested_at", "position")
+    read_model = APPROVAL_SUMMARY
+    storage_fields = ()
+
+    @admin.display(description="run")
+    def run_link(self, obj):
+        url = reverse(f"{self.admin_site.name}:scoria_django_run_evidence", args=[str(obj.run_id)])
+        return format_html('<a href="{}" class="scoria-run-link">{}</a>', url, obj.run_id)
+
+    @admin.display(description="expires in", ordering="expires_at")
+    def expires_in(self, obj):
+        if obj.expires_at is None:
+            return "never"
+        if obj.status != ApprovalStatus.PENDING:
+            return "-"
+        if obj.expires_at <= timezone.now():
+            return "due (applied by the next scoria_recover)"
+        return timeuntil(obj.expires_at)
+
+    @admin.display(description="assignees")
+    def may_decide(self, obj):
+        names = [*obj.assignees, *(f"group {group}" for group in obj.groups)]
+        return ", ".join(names) or "anyone"
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {"title": "Approval inbox", **(extra_context or {})}
+        return super().changelist_view(request, extra_context)

@@ -86,6 +86,13 @@ class Settings:
         return getattr(settings, "SCORIA_TENANT_RESOLVER", None)
 
     @property
+    def APPROVAL_POLICY(self) -> str:
+        """Dotted path of ``callable(approval, identity) -> bool``: may this identity decide?"""
+        return getattr(
+            settings, "SCORIA_APPROVAL_POLICY", "scoria_django.runtime.approvals.default_policy"
+        )
+
+    @property
     def SESSION_KEY(self) -> str:
         return getattr(settings, "SCORIA_SESSION_KEY", "scoria_session_id")
 

@@ -1,16 +1,17 @@
-"""Turn a ``RunDetail`` into the rows the operator evidence page displays.
+"""Turn a ``RunDetail`` (and the run's ``ApprovalSummary`` list) into the rows the
+operator evidence page displays.
 
-Pure Python over the detail returned by ``get_run_detail``: no queries, so the page's
-query count does not grow with the number of steps, events or handoffs. Every JSON
-value is redacted here; the template escapes everything it prints.
+Pure Python over what ``get_run_detail`` and ``list_approvals`` returned: no queries, so
+the page's query count does not grow with the number of steps, events, handoffs or
+approvals. Every JSON value is redacted here; the template escapes everything it prints.
 """
 
 import json
 from dataclasses import dataclass
 
 from .records import RUN_DETAIL, STEP_ROW, Shape
-from .redaction import redact
-from .states import CHILD_STEP_PENDING, RUN_ACTIVE, RunStatus, StepStatus
+from .redaction import redact, redact_text
+from .states import CHILD_STEP_PENDING, RUN_ACTIVE, ApprovalStatus, RunStatus, StepStatus
 
 PREVIEW_KEYS = 3
 MAX_INDENT = 8  # deeper steps share the last indentation class of the stylesheet
@@ -65,13 +66,45 @@ class EventRow:
 
 
 @dataclass(frozen=True, slots=True)
+class TrailRow:
+    """One event of an approval's decision trail."""
+
+    event_type: str
+    actor_id: str | None
+    created_at: object
+    detail: str  # the event's redacted payload, one line
+
+
+@dataclass(frozen=True, slots=True)
 class ApprovalRow:
-    step_sequence: int
+    approval_id: str | None  # None: a pause recorded before approvals were records
+    step_sequence: int | None
     step_id: str
     role_id: str
     tool_name: str
     reason: str
-    request: str
+    request: str  # the requested arguments, redacted and indented
+    status: str = ApprovalStatus.PENDING
+    call_id: str | None = None
+    assignees: tuple = ()
+    groups: tuple = ()
+    requested_at: object = None
+    expires_at: object = None
+    on_expiry: str = ""
+    decided_at: object = None
+    decided_by: str | None = None
+    comment: str | None = None
+    decision_reason: str | None = None
+    decision_input: str = ""
+    edited_arguments: str = ""
+    trail: tuple = ()
+    # The edit form starts from the shown (redacted) arguments: a secret is never sent
+    # back to the browser, so an operator editing such arguments must re-enter it.
+    arguments_redacted: bool = False
+
+    @property
+    def pending(self):
+        return self.approval_id is not None and self.status == ApprovalStatus.PENDING
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,15 +221,78 @@ def _event_rows(events, sequence_of):
     )
 
 
-def _approval_rows(steps):
+def _trails(events):
+    """The approval events of a run, by approval id, in sequence order."""
+    trails = {}
+    for event in events:
+        payload = event["payload"] if isinstance(event["payload"], dict) else {}
+        approval_id = payload.get("approval_id")
+        if not approval_id or not event["event_type"].startswith("approval_"):
+            continue
+        shown = {k: v for k, v in payload.items() if k != "approval_id" and v is not None}
+        trails.setdefault(approval_id, []).append(
+            TrailRow(
+                event_type=event["event_type"],
+                actor_id=event["actor_id"],
+                created_at=event["created_at"],
+                detail=json.dumps(redact(shown), sort_keys=True, ensure_ascii=False, default=str),
+            )
+        )
+    return trails
+
+
+def _optional_json(value):
+    return "" if value is None else pretty_json(value)
+
+
+def _approval_rows(steps, approvals, events):
+    by_id = {step["id"]: step for step in steps}
+    trails = _trails(events)
     rows = []
+    for approval in approvals:
+        step = by_id.get(approval.step_id, {})
+        rows.append(
+            ApprovalRow(
+                approval_id=approval.approval_id,
+                step_sequence=step.get("sequence"),
+                step_id=approval.step_id,
+                role_id=step.get("role_id", ""),
+                tool_name=approval.tool_name,
+                reason=redact_text(approval.reason or ""),
+                request=pretty_json(approval.arguments),
+                status=approval.status,
+                call_id=approval.call_id,
+                assignees=tuple(approval.assignees),
+                groups=tuple(approval.groups),
+                requested_at=approval.requested_at,
+                expires_at=approval.expires_at,
+                on_expiry=approval.on_expiry,
+                decided_at=approval.decided_at,
+                decided_by=approval.decided_by,
+                comment=redact_text(approval.comment) if approval.comment else None,
+                decision_reason=(
+                    redact_text(approval.decision_reason) if approval.decision_reason else None
+                ),
+                decision_input=_optional_json(approval.decision_input),
+                edited_arguments=_optional_json(approval.edited_arguments),
+                trail=tuple(trails.get(approval.approval_id, ())),
+                arguments_redacted=redact(approval.arguments) != approval.arguments,
+            )
+        )
+    # A pause recorded before approvals were records: shown from its step, without forms.
+    recorded = {approval.step_id for approval in approvals}
     for step in steps:
         request = step["approval_request"]
-        if step["status"] != StepStatus.WAITING_FOR_APPROVAL or not request:
+        if (
+            step["status"] != StepStatus.WAITING_FOR_APPROVAL
+            or not request
+            or step["id"] in recorded
+        ):
             continue
         shown = redact(request) if isinstance(request, dict) else {}
         rows.append(
             ApprovalRow(
+                approval_id=None,
                 step_sequence=step["sequence"],
                 step_id=step["id"],
                 role_id=step["role_id"],
@@ -243,8 +339,9 @@ def _delegated_rows(items):
     return tuple(rows)
 
 
-def build_evidence(detail):
-    """The display rows of one run, from ``scoria.get_run_detail(run_id)``."""
+def build_evidence(detail, approvals=()):
+    """The display rows of one run, from ``scoria.get_run_detail(run_id)`` and its
+    approvals (``scoria.list_approvals(run_id=..., status=None)``)."""
     sequence_of = {step["id"]: step["sequence"] for step in detail.steps}
     run_values = {name: getattr(detail, name) for name, _ in _RUN_PAYLOADS}
     status = detail.summary.status
@@ -254,7 +351,7 @@ def build_evidence(detail):
         run_payloads=_payloads(run_values, _RUN_PAYLOADS),
         steps=_step_rows(detail.steps),
         events=_event_rows(detail.events, sequence_of),
-        approvals=_approval_rows(detail.steps),
+        approvals=_approval_rows(detail.steps, approvals, detail.events),
         delegated=_delegated_rows(detail.delegated_handoffs),
         can_be_resumed=status in RESUMABLE,
         can_be_cancelled=status in RUN_ACTIVE,

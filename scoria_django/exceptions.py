@@ -191,6 +191,16 @@ class NotResumable(ScoriaConflict):
     code = "not_resumable"
 
 
+class ScoriaPermissionDenied(ScoriaError, PermissionError):
+    """The identity may not make this request (web surfaces answer 403)."""
+
+    code = "permission_denied"
+
+
+class ApprovalNotAllowed(ScoriaPermissionDenied):
+    code = "approval_not_allowed"
+
+
 class ConcurrentUpdate(ScoriaConflict):
     """Another transaction changed the run between our read and our write."""
 

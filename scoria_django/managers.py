@@ -292,6 +292,14 @@ class StepManager(_StepManagerBase):
         return list(self.of_run(pk))
 
 
+class ApprovalQuerySet(models.QuerySet):
+    def for_tenant(self, tenant_id):
+        return self.filter(tenant_id=tenant_id)
+
+    def pending(self):
+        return self.filter(status=states.ApprovalStatus.PENDING)
+
+
 class EventQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise EventImmutable("events are append-only")

@@ -8,8 +8,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
-from .managers import EventManager, RunManager, StepManager
-from .states import RUN_TERMINAL, STEP_TERMINAL, RunStatus, StepStatus
+from .managers import ApprovalQuerySet, EventManager, RunManager, StepManager
+from .states import RUN_TERMINAL, STEP_TERMINAL, ApprovalStatus, OnExpiry, RunStatus, StepStatus
 
 
 class Run(models.Model):
@@ -205,3 +205,74 @@ class Event(models.Model):
         from .exceptions import ScoriaError
 
         raise ScoriaError("events are deleted only with their run", code="event_immutable")
+
+
+class Approval(models.Model):
+    """One request for a person's decision, made by a step (docs/approvals.md).
+
+    Created ``pending`` in the transaction that moves its step to ``waiting_for_approval``;
+    decided once (approved, rejected, expired, or cancelled with its run), only through the
+    transition layer. The step runs again when none of its approvals is pending.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="approvals")
+    # RESTRICT, like events: an approval goes only with its run.
+    step = models.ForeignKey(Step, on_delete=models.RESTRICT, related_name="approvals")
+    # Copied from the run, so an inbox filters without a join.
+    tenant_id = models.CharField(max_length=255, null=True, blank=True)
+    # Position in its step's request (1, 2, ...) across every round of the step.
+    position = models.PositiveIntegerField()
+    call_id = models.CharField(max_length=255, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=ApprovalStatus, default=ApprovalStatus.PENDING)
+    tool_name = models.CharField(max_length=255)
+    arguments = models.JSONField(null=True, blank=True)
+    reason = models.TextField(null=True, blank=True)
+    assignees = models.JSONField(default=list, blank=True)
+    groups = models.JSONField(default=list, blank=True)
+    requested_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    on_expiry = models.CharField(max_length=16, choices=OnExpiry, default=OnExpiry.REJECT)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.CharField(max_length=255, null=True, blank=True)
+    # What the decision said: the approver's comment, a rejection's reason, its input, and
+    # the arguments the approver edited (None: approved as requested).
+    comment = models.TextField(null=True, blank=True)
+    decision_reason = models.TextField(null=True, blank=True)
+    decision_input = models.JSONField(null=True, blank=True)
+    edited_arguments = models.JSONField(null=True, blank=True)
+
+    objects = ApprovalQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["requested_at", "position"]
+        permissions = [("decide_approval", "Can decide an approval")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["step", "position"], name="scoria_approval_step_position"
+            ),
+            models.UniqueConstraint(fields=["step", "call_id"], name="scoria_approval_call_id"),
+            models.CheckConstraint(
+                condition=(Q(status=ApprovalStatus.PENDING) & Q(decided_at__isnull=True))
+                | (~Q(status=ApprovalStatus.PENDING) & Q(decided_at__isnull=False)),
+                name="scoria_approval_decided_iff_decided_at",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=ApprovalStatus.values), name="scoria_approval_status_valid"
+            ),
+        ]
+        indexes = [
+            # The inbox: a tenant's pending approvals, oldest first.
+            models.Index(
+                fields=["tenant_id", "status", "requested_at"], name="scoria_approval_inbox"
+            ),
+            # Recovery: pending approvals by expiry.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status=ApprovalStatus.PENDING),
+                name="scoria_approval_expiring",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Approval {self.id} {self.tool_name} ({self.status})"

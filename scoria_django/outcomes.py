@@ -1,5 +1,6 @@
 """What a handler may return besides a plain JSON value."""
 
+import datetime
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,10 +13,24 @@ class Complete:
 
 
 @dataclass(frozen=True, slots=True)
-class WaitForApproval:
+class ApprovalRequest:
+    """One request for a decision (docs/approvals.md); validated when the step pauses."""
+
     tool_name: str
     arguments: object = None
     reason: str | None = None
+    call_id: str | None = None
+    assignees: tuple[Any, ...] = ()
+    groups: tuple[Any, ...] = ()
+    expires_in: float | datetime.timedelta | None = None
+    on_expiry: str = "reject"
+
+
+@dataclass(frozen=True, slots=True)
+class WaitForApproval:
+    """Pause the step on every request (one ``Approval`` each)."""
+
+    requests: tuple[ApprovalRequest, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +56,70 @@ def complete(
     return Complete(value, tuple(next_steps or ()))
 
 
+def _sequence(value: Any) -> tuple[Any, ...]:
+    # A bare string is one entry, not a sequence of characters.
+    if value is None:
+        return ()
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        return (value,)
+    return tuple(value)
+
+
+def approval_request(
+    tool_name: str,
+    arguments: object = None,
+    reason: str | None = None,
+    *,
+    call_id: str | None = None,
+    assignees: Iterable[Any] = (),
+    groups: Iterable[str] = (),
+    expires_in: float | datetime.timedelta | None = None,
+    on_expiry: str = "reject",
+) -> ApprovalRequest:
+    """Describe one request; pass several to ``wait_for_approvals``."""
+    return ApprovalRequest(
+        tool_name,
+        arguments,
+        reason,
+        call_id,
+        _sequence(assignees),
+        _sequence(groups),
+        expires_in,
+        on_expiry,
+    )
+
+
 def wait_for_approval(
-    tool_name: str, arguments: object = None, reason: str | None = None
+    tool_name: str,
+    arguments: object = None,
+    reason: str | None = None,
+    *,
+    assignees: Iterable[Any] = (),
+    groups: Iterable[str] = (),
+    expires_in: float | datetime.timedelta | None = None,
+    on_expiry: str = "reject",
 ) -> WaitForApproval:
-    """Pause the run until ``resume_run``; the request is stored on the step."""
-    return WaitForApproval(tool_name, arguments, reason)
+    """Pause the run for one person's decision (an ``Approval``); the step runs again once
+    it is decided, with ``ctx.approval``."""
+    return wait_for_approvals(
+        [
+            approval_request(
+                tool_name,
+                arguments,
+                reason,
+                assignees=assignees,
+                groups=groups,
+                expires_in=expires_in,
+                on_expiry=on_expiry,
+            )
+        ]
+    )
+
+
+def wait_for_approvals(requests: Iterable[ApprovalRequest]) -> WaitForApproval:
+    """Pause the step on several requests at once; it runs again when none is pending,
+    with ``ctx.approvals`` in request order."""
+    return WaitForApproval(_sequence(requests))
 
 
 def handoff(

@@ -32,6 +32,7 @@ class Shape(StrEnum):
     """A list of strings."""
     RUN_STATUS = "run_status"
     STEP_STATUS = "step_status"
+    APPROVAL_STATUS = "approval_status"
     SUMMARY = "summary"
     """A ``RunSummary``."""
     STEP_ROWS = "step_rows"
@@ -256,6 +257,7 @@ _CONVERSIONS: dict[Shape, Callable[[Any], Any]] = {
     Shape.UUID: str,
     Shape.RUN_STATUS: str,
     Shape.STEP_STATUS: str,
+    Shape.APPROVAL_STATUS: str,
     Shape.TAGS: _tags,
 }
 
@@ -362,3 +364,46 @@ def _matching_child(handoff, steps_by_id, linked):
         ):
             return step
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalSummary:
+    """One approval as every surface shows it (docs/approvals.md)."""
+
+    approval_id: str = field(metadata=_shaped(Shape.UUID, source="pk"))
+    run_id: str = field(metadata=_shaped(Shape.UUID))
+    step_id: str = field(metadata=_shaped(Shape.UUID))
+    tenant_id: str | None = field(metadata=_shaped(Shape.TEXT, null=True))
+    status: str = field(metadata=_shaped(Shape.APPROVAL_STATUS))
+    tool_name: str = field(metadata=_shaped(Shape.TEXT))
+    arguments: Any = field(metadata=_shaped(Shape.JSON, null=True))
+    reason: str | None = field(metadata=_shaped(Shape.TEXT, null=True))
+    call_id: str | None = field(metadata=_shaped(Shape.TEXT, null=True))
+    position: int = field(metadata=_shaped(Shape.INTEGER))
+    assignees: list[str] = field(metadata=_shaped(Shape.TAGS))
+    groups: list[str] = field(metadata=_shaped(Shape.TAGS))
+    requested_at: Any = field(metadata=_shaped(Shape.INSTANT))
+    expires_at: Any = field(metadata=_shaped(Shape.INSTANT, null=True))
+    on_expiry: str = field(metadata=_shaped(Shape.TEXT))
+    decided_at: Any = field(metadata=_shaped(Shape.INSTANT, null=True))
+    decided_by: str | None = field(metadata=_shaped(Shape.TEXT, null=True))
+    comment: str | None = field(metadata=_shaped(Shape.TEXT, null=True))
+    decision_reason: str | None = field(metadata=_shaped(Shape.TEXT, null=True))
+    decision_input: Any = field(metadata=_shaped(Shape.JSON, null=True))
+    edited_arguments: Any = field(metadata=_shaped(Shape.JSON, null=True))
+
+    @classmethod
+    def from_approval(cls, approval: Any) -> "ApprovalSummary":
+        return cls(**_read(_APPROVAL_READERS, approval))
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+APPROVAL_SUMMARY = read_fields(ApprovalSummary)
+APPROVAL_FIELDS = names(APPROVAL_SUMMARY)
+_APPROVAL_READERS = _readers(APPROVAL_SUMMARY)
+
+
+def approval_row(approval: Any) -> dict[str, Any]:
+    return _read(_APPROVAL_READERS, approval)

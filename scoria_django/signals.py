@@ -19,3 +19,7 @@ run_resumed = Signal()
 run_finished = Signal()
 # run_id, handoff_id, delegated_role_id, delegated_kind
 handoff_created = Signal()
+# run_id, approval_id, step_id, tool_name, call_id, assignees, groups, expires_at
+approval_requested = Signal()
+# run_id, approval_id, step_id, decision ("approved", "rejected" or "expired"), decided_by
+approval_decided = Signal()

@@ -38,6 +38,28 @@ class StepStatus(TextChoices):
     """Cancelled, usually by the run's cancel cascade. Terminal."""
 
 
+class ApprovalStatus(TextChoices):
+    PENDING = "pending"
+    """Waiting for a decision."""
+    APPROVED = "approved"
+    """Approved by a person (or by its expiry, with ``on_expiry="approve"``). Final."""
+    REJECTED = "rejected"
+    """Rejected by a person. Final."""
+    EXPIRED = "expired"
+    """Its ``expires_at`` passed with ``on_expiry`` ``reject`` or ``cancel``. Final."""
+    CANCELLED = "cancelled"
+    """Its run ended (cancelled or failed) while it was pending. Final."""
+
+
+class OnExpiry(TextChoices):
+    REJECT = "reject"
+    """The step runs again with decision ``expired``."""
+    APPROVE = "approve"
+    """The step runs again approved, with ``decided_by`` None."""
+    CANCEL = "cancel"
+    """The run is cancelled."""
+
+
 # A handoff has no status of its own: its child's, or this while no child exists yet.
 CHILD_STEP_PENDING = "child_step_pending"
 
@@ -89,6 +111,14 @@ STEP_TRANSITIONS = _table(
     # An approval was decided: the same step runs again.
     Transition("resume", frozenset({StepStatus.WAITING_FOR_APPROVAL}), StepStatus.QUEUED),
     Transition("retry", frozenset({StepStatus.FAILED}), StepStatus.QUEUED),
+)
+
+# An approval is decided once: every transition leaves ``pending`` and none comes back.
+APPROVAL_TRANSITIONS = _table(
+    Transition("approve", frozenset({ApprovalStatus.PENDING}), ApprovalStatus.APPROVED),
+    Transition("reject", frozenset({ApprovalStatus.PENDING}), ApprovalStatus.REJECTED),
+    Transition("expire", frozenset({ApprovalStatus.PENDING}), ApprovalStatus.EXPIRED),
+    Transition("cancel", frozenset({ApprovalStatus.PENDING}), ApprovalStatus.CANCELLED),
 )
 
 # The explicit exception to "terminal absorbs".

@@ -9,13 +9,20 @@ factory-built run still numbers its steps and events correctly.
     step = StepFactory(run=run, status=StepStatus.WAITING_FOR_APPROVAL)
     HandoffFactory(run=run, parent_step=step)
     EventFactory(run=run, step=step, event_type="step_waiting_for_approval")
+    ApprovalFactory(step=step, assignees=["7"], groups=["leads"])
 """
 
 import factory
 from django.utils import timezone
 
-from scoria_django.models import Event, Handoff, Run, Step
-from scoria_django.states import RUN_TERMINAL, STEP_TERMINAL, RunStatus, StepStatus
+from scoria_django.models import Approval, Event, Handoff, Run, Step
+from scoria_django.states import (
+    RUN_TERMINAL,
+    STEP_TERMINAL,
+    ApprovalStatus,
+    RunStatus,
+    StepStatus,
+)
 
 
 def _finished_at(statuses):
@@ -113,3 +120,29 @@ class EventFactory(factory.django.DjangoModelFactory):
         if kwargs.get("sequence") is None:
             kwargs["sequence"] = _next_sequence(kwargs["run"], "last_event_sequence")
         return super()._create(model_class, *args, **kwargs)
+
+
+class ApprovalFactory(factory.django.DjangoModelFactory):
+    """A pending approval of ``step`` (by default a waiting step of a waiting run); the
+    tenant is the run's, as the runtime copies it."""
+
+    class Meta:
+        model = Approval
+
+    step = factory.SubFactory(
+        StepFactory,
+        status=StepStatus.WAITING_FOR_APPROVAL,
+        run=factory.SubFactory(RunFactory, status=RunStatus.WAITING_FOR_APPROVAL),
+    )
+    run = factory.SelfAttribute("step.run")
+    tenant_id = factory.SelfAttribute("run.tenant_id")
+    position = factory.Sequence(lambda n: n + 1)
+    status = ApprovalStatus.PENDING
+    tool_name = "send_email"
+    arguments = factory.LazyFunction(lambda: {"to": "a@example.com"})
+    assignees = factory.LazyFunction(list)
+    groups = factory.LazyFunction(list)
+    requested_at = factory.LazyFunction(timezone.now)
+    decided_at = factory.LazyAttribute(
+        lambda o: None if o.status == ApprovalStatus.PENDING else o.requested_at
+    )

@@ -1,17 +1,25 @@
+import datetime
 import re
 
 import pytest
 from django.contrib import admin
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Group, Permission, User
 from django.test import RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 
-from scoria_django.models import Event, Handoff, Run, Step
+from scoria_django.models import Approval, Event, Handoff, Run, Step
 from scoria_django.states import RunStatus, StepStatus
-from tests.factories import EventFactory, HandoffFactory, RunFactory, StepFactory
+from tests.factories import (
+    ApprovalFactory,
+    EventFactory,
+    HandoffFactory,
+    RunFactory,
+    StepFactory,
+)
 
 RESOLVER = "tests.operator_tenants.tenant_from_username"
-MODELS = (Run, Step, Handoff, Event)
+MODELS = (Run, Step, Handoff, Event, Approval)
 
 
 def changelist(model):
@@ -151,6 +159,7 @@ def build_handoffs(count):
         child = StepFactory(run=run, parent_step=parent, status=StepStatus.QUEUED)
         HandoffFactory(run=run, parent_step=parent, child_step=child)
         EventFactory(run=run, step=child)
+        ApprovalFactory(step=child, assignees=["7"], groups=["leads"])
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -169,3 +178,95 @@ def test_changelist_query_count_is_constant_in_rows(superuser_client, model):
     many = count_queries()
 
     assert few == many
+
+
+# The approval inbox -------------------------------------------------------------------------
+
+
+def inbox_ids(client, **params):
+    response = client.get(changelist(Approval), params)
+    assert response.status_code == 200
+    if 'id="result_list"' not in response.content.decode():
+        return set()  # the admin draws no table for an empty list
+    html = result_list(response)
+    return set(re.findall(r"/admin/scoria_django/approval/([0-9a-f-]{36})/change/", html))
+
+
+@pytest.fixture
+def inbox_operator(client, db):
+    user = User.objects.create_user("inbox", password="pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__startswith="view_"))
+    user.groups.add(Group.objects.create(name="leads"))
+    client.force_login(user)
+    return user
+
+
+def test_inbox_columns_link_the_run_evidence(client, inbox_operator):
+    approval = ApprovalFactory(
+        tool_name="send_reply",
+        assignees=["ops"],
+        groups=["leads"],
+        expires_at=timezone.now() + datetime.timedelta(minutes=30),
+    )
+    response = client.get(changelist(Approval))
+    html = result_list(response)
+
+    assert "Approval inbox" in response.content.decode()
+    assert "send_reply" in html
+    evidence = reverse("admin:scoria_django_run_evidence", args=[str(approval.run_id)])
+    assert f'href="{evidence}"' in html
+    assert "ops, group leads" in html
+    assert re.search(r"(29|30)\xa0minutes", html)
+
+
+def test_inbox_filters_pending_mine_my_groups_and_expiring(client, inbox_operator):
+    now = timezone.now()
+    mine = ApprovalFactory(assignees=[str(inbox_operator.pk), "x"])
+    not_mine = ApprovalFactory(assignees=[f"{inbox_operator.pk}1"])  # "71" is not "7"
+    for_my_group = ApprovalFactory(groups=["other", "leads"])
+    for_another_group = ApprovalFactory(groups=["sales"])
+    expiring = ApprovalFactory(expires_at=now + datetime.timedelta(minutes=20))
+    later = ApprovalFactory(expires_at=now + datetime.timedelta(hours=3))
+    decided = ApprovalFactory(status="approved", expires_at=now + datetime.timedelta(minutes=5))
+
+    everything = {str(a.pk) for a in Approval.objects.all()}
+    assert inbox_ids(client) == everything
+    assert inbox_ids(client, pending="yes") == everything - {str(decided.pk)}
+    assert inbox_ids(client, mine="yes") == {str(mine.pk)}
+    assert inbox_ids(client, my_groups="yes") == {str(for_my_group.pk)}
+    assert inbox_ids(client, expiring="yes") == {str(expiring.pk)}
+    assert str(not_mine.pk) not in inbox_ids(client, mine="yes")
+    assert str(for_another_group.pk) not in inbox_ids(client, my_groups="yes")
+    assert str(later.pk) not in inbox_ids(client, expiring="yes")
+
+
+def test_my_groups_without_groups_lists_nothing(client, db):
+    user = User.objects.create_superuser("loner", password="pw")
+    client.force_login(user)
+    ApprovalFactory(groups=["leads"])
+    assert inbox_ids(client, my_groups="yes") == set()
+    assert inbox_ids(client, mine="yes") == set()
+
+
+def test_the_inbox_is_scoped_to_the_operators_tenant(client, settings, db):
+    settings.SCORIA_TENANT_RESOLVER = RESOLVER
+    user = User.objects.create_user("ops@acme", password="pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__startswith="view_"))
+    client.force_login(user)
+    own = ApprovalFactory(step__run__tenant_id="acme")
+    foreign = ApprovalFactory(step__run__tenant_id="globex", tool_name="globex_tool")
+
+    assert inbox_ids(client) == {str(own.pk)}
+    assert "globex_tool" not in client.get(changelist(Approval)).content.decode()
+    foreign_change = client.get(reverse("admin:scoria_django_approval_change", args=[foreign.pk]))
+    assert foreign_change.status_code == 302
+
+
+def test_approval_change_page_is_read_only_and_redacted(superuser_client):
+    approval = ApprovalFactory(arguments={"api_key": "sk-abcdefghijk123", "to": "a@b.c"})
+    url = reverse("admin:scoria_django_approval_change", args=[approval.pk])
+    html = superuser_client.get(url).content.decode()
+    assert "sk-abcdefghijk123" not in html and "[redacted]" in html
+    superuser_client.post(url, {"status": "approved"})
+    approval.refresh_from_db()
+    assert approval.status == "pending"

@@ -67,7 +67,7 @@ def test_schema_covers_exactly_the_mounted_routes():
         if method in METHODS
     }
     assert documented == mounted_routes()
-    assert len(documented) == 11  # docs/api.md: ten operations plus the schema itself
+    assert len(documented) == 15  # docs/api.md: fourteen operations plus the schema itself
 
 
 @pytest.mark.django_db
@@ -79,7 +79,8 @@ def test_schema_lists_the_registered_handler_kinds(settings):
         "echo",
         "review",
     ]
-    for name in ("StartRunInput", "StartHandoffInput", "ResumeInput", "CancelInput"):
+    inputs = ("StartRunInput", "StartHandoffInput", "ResumeInput", "CancelInput")
+    for name in (*inputs, "ApproveInput", "RejectInput"):
         assert not {"status", "tenant_id", "actor_id", "run_id"} & set(
             components[name]["properties"]
         )
@@ -104,11 +105,12 @@ CHECKS = [
 def test_api_keeps_to_its_schema(settings, method, path, mode):
     """Schemathesis as an authenticated tenant member: no 5xx, statuses and bodies as documented.
 
-    Run ids are half generated (mostly unknown: 404) and half the id of a real waiting
-    run, so the success responses are checked against the schema too.
+    Run and approval ids are half generated (mostly unknown: 404) and half the id of a
+    real waiting run (and its approval), so the success responses are checked against the
+    schema too.
     """
     settings.ALLOWED_HOSTS = ["localhost", "testserver"]
-    member = make_user("acme.alice", perms=("resume_run", "cancel_run"))
+    member = make_user("acme.alice", perms=("resume_run", "cancel_run", "decide_approval"))
     waiting = scoria.start_run(
         scoria.identity(actor_id=member.pk, tenant_id="acme", session_id="s-1"),
         initial_step={"kind": "approval", "role_id": "writer"},
@@ -117,7 +119,12 @@ def test_api_keeps_to_its_schema(settings, method, path, mode):
         API + "schema/?format=json", get_wsgi_application(), headers=basic_auth()
     )
     operation = schema[path][method.upper()]
-    real = {"run_id": waiting.run_id} if "{run_id}" in path else None
+    real = None
+    if "{run_id}" in path:
+        real = {"run_id": waiting.run_id}
+    elif "{approval_id}" in path:
+        (approval,) = scoria.list_approvals(identity={"tenant_id": "acme"}, run_id=waiting.run_id)
+        real = {"approval_id": approval.approval_id}
     strategies = [operation.as_strategy(mode, headers=basic_auth())]
     if real:
         strategies.append(operation.as_strategy(mode, headers=basic_auth(), path_parameters=real))

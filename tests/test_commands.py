@@ -396,3 +396,142 @@ def test_verify_handler_that_does_not_import():
             "scoria_verify", "adoption", "--handler", "approval=tests.nowhere.nothing", stdout=out
         )
     assert "FAIL  approval handler: handler_not_found:" in out.getvalue()
+
+
+# -- scoria_approvals ------------------------------------------------------------------
+
+
+def gated_run(tenant_id=None, **options):
+    from tests import approval_handlers
+
+    return scoria.start_run(
+        scoria.identity(actor_id="author", tenant_id=tenant_id),
+        initial_step={"kind": "gated", "role_id": "executor", "input": {"options": options}},
+        handlers={"gated": approval_handlers.gated},
+    )
+
+
+def approval_id_of(run):
+    from scoria_django.models import Approval
+
+    return str(Approval.objects.get(run_id=run.run_id).pk)
+
+
+@pytest.fixture
+def lead(django_user_model):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user("lena", password="pw")
+    user.groups.add(Group.objects.create(name="leads"))
+    return user
+
+
+@pytest.mark.django_db(transaction=True)
+def test_approvals_list_status_run_tenant_and_mine(lead):
+    anyone, for_leads = gated_run(), gated_run(groups=["leads"], expires_in=600)
+    acme = gated_run(tenant_id="acme")
+    scoria.reject(anyone.run_id, identity={"actor_id": "ops"})
+
+    pending = json.loads(run_command("scoria_approvals", "list", "--json"))
+    assert [row["approval_id"] for row in pending] == [approval_id_of(for_leads)]
+    assert pending[0]["groups"] == ["leads"]
+    every = json.loads(run_command("scoria_approvals", "list", "--status", "any", "--json"))
+    assert len(every) == 2
+    by_run = run_command("scoria_approvals", "list", "--status", "any", "--run", anyone.run_id)
+    assert approval_id_of(anyone) in by_run and "rejected" in by_run
+    assert approval_id_of(for_leads) not in by_run
+    table = run_command("scoria_approvals", "list", "--tenant-id", "acme")
+    assert table.splitlines()[0].split() == [
+        "APPROVAL_ID",
+        "STATUS",
+        "TOOL_NAME",
+        "RUN_ID",
+        "REQUESTED_AT",
+        "EXPIRES_AT",
+        "MAY_DECIDE",
+    ]
+    assert approval_id_of(acme) in table and "anyone" in table
+    mine = json.loads(run_command("scoria_approvals", "list", "--mine", "--as", "lena", "--json"))
+    assert [row["approval_id"] for row in mine] == [approval_id_of(for_leads)]
+    assert run_command("scoria_approvals", "list", "--status", "expired") == "No approvals match.\n"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_approvals_approve_as_a_user_with_edited_arguments(lead):
+    waiting = gated_run(groups=["leads"])
+    approval_id = approval_id_of(waiting)
+
+    out = run_command(
+        "scoria_approvals",
+        "approve",
+        approval_id,
+        "--as",
+        "lena",
+        "--arguments",
+        '{"text": "edited"}',
+        "--comment",
+        "ok",
+        "--input",
+        "[1]",
+    )
+
+    assert out == f"Approved approval {approval_id} as lena; run {waiting.run_id}: completed\n"
+    output = Step.objects.get(run_id=waiting.run_id).output
+    assert output["decided_by"] == str(lead.pk)
+    assert (output["arguments"], output["comment"], output["input"]) == (
+        {"text": "edited"},
+        "ok",
+        [1],
+    )
+    with pytest.raises(CommandError, match="not_resumable: "):
+        run_command("scoria_approvals", "reject", approval_id, "--as", "lena")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_approvals_reject_every_pending_one_of_a_run(lead):
+    waiting = gated_run()
+    out = run_command(
+        "scoria_approvals", "reject", "--run", waiting.run_id, "--as", "lena", "--reason", "no"
+    )
+    assert out.startswith(f"Rejected every pending approval of {waiting.run_id} as lena")
+    output = Step.objects.get(run_id=waiting.run_id).output
+    assert (output["decision"], output["reason"]) == ("rejected", "no")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_approvals_the_policy_refuses_a_non_member(django_user_model):
+    django_user_model.objects.create_user("olaf", password="pw")
+    waiting = gated_run(groups=["leads"])
+    with pytest.raises(CommandError, match="approval_not_allowed: "):
+        run_command("scoria_approvals", "approve", approval_id_of(waiting), "--as", "olaf")
+    assert scoria.get_run(waiting.run_id).status == "waiting_for_approval"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("list", "--status", "maybe"), "is not an approval status"),
+        (("list", "--run", "latest"), "is not a run id"),
+        (("list", "--limit", "0"), "must be greater than 0"),
+        (("list", "--mine"), "--mine needs --as"),
+        (("list", "--as", "nobody"), "not_found: no user 'nobody'"),
+        (("approve", MISSING), "required: --as"),
+        (("approve", "--as", "x"), "one of the arguments"),
+        (("approve", MISSING, "--run", MISSING, "--as", "x"), "not allowed with"),
+        (("approve", "nope", "--as", "x"), "is not an approval id"),
+        (("approve", MISSING, "--as", "x", "--arguments", "{x"), "not valid JSON"),
+        (("reject", MISSING, "--as", "x", "--comment", "c"), "unrecognized arguments"),
+        (("approve", MISSING, "--as", "nobody"), "not_found: no user 'nobody'"),
+    ],
+)
+def test_approvals_bad_arguments(args, message):
+    with pytest.raises(CommandError, match=message):
+        run_command("scoria_approvals", *args)
+
+
+@pytest.mark.django_db
+def test_approvals_unknown_approval_is_not_found(django_user_model):
+    django_user_model.objects.create_user("lena", password="pw")
+    with pytest.raises(CommandError, match="not_found: "):
+        run_command("scoria_approvals", "approve", MISSING, "--as", "lena")

@@ -2,13 +2,21 @@ import re
 import uuid
 
 import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
 import scoria_django as scoria
-from scoria_django.models import Event, Run
+from scoria_django.models import Approval, Event, Run
 from scoria_django.states import RunStatus, StepStatus
-from tests.factories import EventFactory, HandoffFactory, RunFactory, StepFactory
+from tests import approval_handlers
+from tests.factories import (
+    ApprovalFactory,
+    EventFactory,
+    HandoffFactory,
+    RunFactory,
+    StepFactory,
+)
 
 RESOLVER = "tests.operator_tenants.tenant_from_username"
 PENDING_SENTENCE = (
@@ -475,8 +483,208 @@ def test_query_count_is_constant_in_steps_and_events(client, django_assert_num_q
     client.force_login(make_operator("counter", "resume_run", "cancel_run"))
     small, large = build_run(1, 1), build_run(12, 40)
 
-    # session, user, permissions (user + groups), then run, steps, handoffs, events.
-    with django_assert_num_queries(8):
+    for _ in range(6):
+        ApprovalFactory(step=large.steps.first(), status="approved")
+    ApprovalFactory(step=large.steps.first())
+
+    # session, user, permissions (user + groups), then run, steps, handoffs, events, approvals.
+    with django_assert_num_queries(9):
         assert client.get(page_url(small.pk)).status_code == 200
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         assert client.get(page_url(large.pk)).status_code == 200
+
+
+# Approvals --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def gated(start):
+    """A waiting run of ``approval_handlers.gated``, with the request options given."""
+
+    def start_gated(tenant_id=None, **options):
+        approval_handlers.RUNS.clear()
+        return start(
+            kind="gated",
+            input={"options": options},
+            tenant_id=tenant_id,
+            handlers={"gated": approval_handlers.gated},
+        )
+
+    return start_gated
+
+
+def decide(client, run_id, action, approval, **fields):
+    return client.post(
+        page_url(run_id), {"action": action, "approval_id": str(approval.pk), **fields}
+    )
+
+
+def the_approval(run):
+    return Approval.objects.get(run_id=run.run_id)
+
+
+def test_each_approval_with_its_decision_trail(client, gated, django_capture_on_commit_callbacks):
+    client.force_login(make_operator("viewer"))
+    run = gated(assignees=["ops"], groups=["leads"], expires_in=600)
+    with django_capture_on_commit_callbacks(execute=True):
+        scoria.reject(run.run_id, identity={"actor_id": "ops"}, reason="wrong <tone>")
+
+    html = text_of(client.get(page_url(run.run_id)))
+    section = html.split('id="scoria-approvals"')[1].split("</section>")[0]
+
+    approval = the_approval(run)
+    assert f'id="approval-{approval.pk}"' in section
+    assert "send_reply" in section and "rejected" in section
+    assert "wrong &lt;tone&gt;" in section  # the reason, escaped
+    assert "<code>approval_requested</code>" in section
+    assert "<code>approval_decided</code>" in section
+    assert "group <code" in section and "leads" in section  # who may decide
+    assert 'name="approval_id"' not in section  # decided: no forms
+
+
+def test_pending_approval_forms_need_the_permission(client, gated):
+    client.force_login(make_operator("viewer", "resume_run"))
+    run = gated()
+    html = text_of(client.get(page_url(run.run_id)))
+    assert "Approval Requested" in html
+    assert 'value="approve"' not in html and 'value="edit"' not in html
+
+    response = decide(client, run.run_id, "approve", the_approval(run))
+
+    assert response.status_code == 403
+    assert the_approval(run).status == "pending"
+
+
+@pytest.mark.parametrize("route", [page_url, admin_url])
+def test_approve_from_the_page_writes_a_log_entry(
+    client, gated, route, django_capture_on_commit_callbacks
+):
+    operator = make_operator("decider", "decide_approval")
+    client.force_login(operator)
+    run = gated()
+    approval = the_approval(run)
+    url = route(run.run_id)
+    html = text_of(client.get(url))
+    for action in ("approve", "reject", "edit"):
+        assert f'value="{action}"' in html
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            url, {"action": "approve", "approval_id": str(approval.pk), "comment": "ok"}
+        )
+
+    assert response.status_code == 302 and response.url == url
+    approval.refresh_from_db()
+    assert (approval.status, approval.decided_by, approval.comment) == (
+        "approved",
+        str(operator.pk),
+        "ok",
+    )
+    assert scoria.get_run(run.run_id).status == RunStatus.COMPLETED
+    entry = LogEntry.objects.get(object_id=str(approval.pk))
+    assert (entry.user_id, entry.action_flag) == (operator.pk, CHANGE)
+    assert entry.change_message == "Approved on the evidence page: ok"
+    assert "approved; run status is now" in text_of(client.get(url))  # message_user
+
+
+def test_reject_with_a_reason_from_the_page(client, gated, django_capture_on_commit_callbacks):
+    client.force_login(make_operator("decider", "decide_approval"))
+    run = gated()
+    with django_capture_on_commit_callbacks(execute=True):
+        decide(client, run.run_id, "reject", the_approval(run), reason="too pushy")
+
+    approval = the_approval(run)
+    assert (approval.status, approval.decision_reason) == ("rejected", "too pushy")
+    entry = LogEntry.objects.get(object_id=str(approval.pk))
+    assert entry.change_message == "Rejected on the evidence page: too pushy"
+
+
+def test_edited_arguments_reach_the_handler(client, gated, django_capture_on_commit_callbacks):
+    client.force_login(make_operator("decider", "decide_approval"))
+    run = gated()
+    with django_capture_on_commit_callbacks(execute=True):
+        decide(client, run.run_id, "edit", the_approval(run), arguments='{"text": "edited"}')
+
+    approval = the_approval(run)
+    assert approval.status == "approved"
+    assert approval.edited_arguments == {"text": "edited"}
+    assert (approval_handlers.RUNS[0][0]["arguments"]) == {"text": "edited"}
+    html = text_of(client.get(page_url(run.run_id)))
+    assert "Edited arguments" in html
+    message = LogEntry.objects.get(object_id=str(approval.pk)).change_message
+    assert message == "Approved with edited arguments on the evidence page."
+
+
+@pytest.mark.parametrize("text", ["{not json", "", "NaN", "[" * 100_000])
+def test_invalid_edited_arguments_rerender_and_decide_nothing(client, gated, text):
+    client.force_login(make_operator("decider", "decide_approval"))
+    run = gated()
+
+    response = decide(client, run.run_id, "edit", the_approval(run), arguments=text)
+
+    html = text_of(response)
+    assert 'class="errorlist scoria-decision-error"' in html
+    if text:
+        assert text[:20] in html  # what was typed is kept in the textarea
+    assert the_approval(run).status == "pending"
+    assert not LogEntry.objects.exists()
+
+
+def test_the_policy_refusal_is_a_message_and_changes_nothing(client, gated):
+    client.force_login(make_operator("decider", "decide_approval"))
+    run = gated(assignees=["someone-else"])
+    before = Event.objects.filter(run_id=run.run_id).count()
+
+    response = decide(client, run.run_id, "approve", the_approval(run))
+
+    assert response.status_code == 302
+    assert "approval_not_allowed" in text_of(client.get(response.url))
+    assert the_approval(run).status == "pending"
+    assert Event.objects.filter(run_id=run.run_id).count() == before
+    assert not LogEntry.objects.exists()
+
+
+def test_an_assigned_operator_may_decide(client, gated, django_capture_on_commit_callbacks):
+    operator = make_operator("assigned", "decide_approval")
+    client.force_login(operator)
+    run = gated(assignees=[str(operator.pk)])
+    with django_capture_on_commit_callbacks(execute=True):
+        decide(client, run.run_id, "approve", the_approval(run))
+    assert the_approval(run).status == "approved"
+
+
+def test_a_decision_needs_an_approval_id_of_the_run(client, gated):
+    client.force_login(make_operator("decider", "decide_approval"))
+    run, other = gated(), gated()
+
+    missing = client.post(page_url(run.run_id), {"action": "approve"})
+    foreign = decide(client, run.run_id, "approve", the_approval(other))
+
+    assert missing.status_code == 400
+    assert foreign.status_code == 302
+    assert "not_found" in text_of(client.get(page_url(run.run_id)))
+    assert the_approval(run).status == the_approval(other).status == "pending"
+
+
+def test_decisions_on_a_foreign_tenant_run_are_404(client, settings, gated):
+    settings.SCORIA_TENANT_RESOLVER = RESOLVER
+    client.force_login(make_operator("ops@acme", "decide_approval"))
+    run = gated(tenant_id="globex")
+
+    response = decide(client, run.run_id, "approve", the_approval(run))
+
+    assert response.status_code == 404
+    assert the_approval(run).status == "pending"
+
+
+def test_decisions_need_a_csrf_token(gated, db):
+    from django.test import Client
+
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(make_operator("decider", "decide_approval"))
+    run = gated()
+
+    response = decide(csrf_client, run.run_id, "approve", the_approval(run))
+
+    assert response.status_code == 403
+    assert the_approval(run).status == "pending"

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core import checks
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 import scoria_django as scoria
 from example_project.assistant import drafting, handlers
@@ -105,6 +106,76 @@ def test_draft_reply_pauses_then_sends_the_approved_draft():
     assert output["reply"] == draft
     assert output["approved_by"] == "approver-1"
     assert output["approval_note"] == "fine"
+    assert output["sent"] is True
+
+
+LONG_PROMPT = (
+    "Please explain in detail how the quarterly invoice export works for customers with "
+    "several billing accounts and different currencies across regions, teams and subsidiaries."
+)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_short_replies_are_for_anyone_long_ones_for_leads_and_all_expire(settings):
+    settings.ASSISTANT_APPROVAL_EXPIRES_SECONDS = 90
+    settings.ASSISTANT_LEAD_REVIEW_CHARS = 200
+    assert len(drafting.compose_draft(LONG_PROMPT)["text"]) > 200
+    runs = {}
+    for name, prompt in (("short", "Where is my parcel?"), ("long", LONG_PROMPT)):
+        runs[name] = scoria.start_run(
+            scoria.identity(actor_id="7"),
+            initial_step=APPROVAL_STEP,
+            runtime={"metadata": {"payload": {"prompt": prompt}}},
+            handlers={"approval": handlers.draft_reply},
+        )
+    short, long = (scoria.list_approvals(run_id=runs[name].run_id)[0] for name in ("short", "long"))
+    assert (short.groups, long.groups) == ([], ["leads"])
+    for approval in (short, long):
+        assert approval.on_expiry == "reject"
+        assert (approval.expires_at - approval.requested_at).total_seconds() == 90
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_reply_needs_a_lead_and_edits_reach_the_reply(django_user_model):
+    from django.contrib.auth.models import Group
+
+    started = scoria.start_run(
+        scoria.identity(actor_id="7"),
+        initial_step=APPROVAL_STEP,
+        runtime={"metadata": {"payload": {"prompt": LONG_PROMPT}}},
+        handlers={"approval": handlers.draft_reply},
+    )
+    member = django_user_model.objects.create_user("member", password="pw")
+    lead = django_user_model.objects.create_user("lead", password="pw")
+    lead.groups.add(Group.objects.create(name="leads"))
+    with pytest.raises(scoria.ScoriaPermissionDenied):
+        scoria.approve(started.run_id, identity=scoria.Identity.from_user(member))
+    done = scoria.approve(
+        started.run_id,
+        identity=scoria.Identity.from_user(lead),
+        arguments={"draft": "A shorter, edited reply."},
+    )
+    assert done.status == "completed"
+    output = scoria.get_run_detail(started.run_id).steps[0]["output"]
+    assert output["reply"] == "A shorter, edited reply."
+    assert output["approved_by"] == str(lead.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unanswered_approval_expires_and_the_reply_is_not_sent(client, operator, example_site):
+    from scoria_django.models import Approval
+
+    client.force_login(operator)
+    run_id, _ = start_turn(client, "Draft a reply to the supplier.")
+    # Test setup: the request is past its expiry (the runtime stamps the current time).
+    Approval.objects.filter(run_id=run_id).update(expires_at=timezone.now())
+    call_command("scoria_recover", stdout=io.StringIO())
+
+    assert scoria.get_run(run_id).status == "completed"
+    output = scoria.get_run_detail(run_id).steps[0]["output"]
+    assert (output["sent"], output["decision"], output["reply"]) == (False, "expired", None)
+    html = client.get(reverse("assistant:run", args=[run_id])).content.decode()
+    assert 'id="not-sent"' in html and ">expired<" in html
 
 
 @pytest.mark.django_db(transaction=True)
@@ -282,6 +353,7 @@ def test_demo_operator_password_is_printed_once(example_site):
     password = re.search(r"password: (\S+)", out.getvalue()).group(1)
     user = get_user_model().objects.get(username="operator")
     assert user.is_superuser and user.check_password(password)
+    assert list(user.groups.values_list("name", flat=True)) == ["leads"]
 
     again = io.StringIO()
     call_command("demo_operator", stdout=again)

@@ -158,7 +158,8 @@ def test_wait_for_approval_stores_the_request_on_the_step():
         "external",
     )
     assert "requested_at" in request
-    assert events(summary)[-2][1]["approval_request"] == request
+    waited = [payload for kind, payload in events(summary) if kind == "step_waiting_for_approval"]
+    assert waited[0]["approval_request"] == request
 
 
 # -- failing -------------------------------------------------------------------------

@@ -55,13 +55,15 @@ def test_the_guide_end_to_end():
         "step_claimed",
         "step_waiting_for_approval",
         "run_waiting_for_approval",
+        "approval_requested",
+        "approval_decided",
         "resume_requested",
         "step_claimed",
         "step_completed",
         "run_completed",
     ]
-    assert [event["sequence"] for event in detail.events] == list(range(1, 10))
-    resume_event = detail.events[5]
+    assert [event["sequence"] for event in detail.events] == list(range(1, 12))
+    resume_event = detail.events[7]
     assert resume_event["actor_id"] == "7"
     assert resume_event["step_id"] == step_id
 
@@ -92,7 +94,12 @@ def test_an_approval_resume_reruns_the_same_step_with_the_approver():
     assert str(step.pk) == started.current_step_id
     assert step.attempt == 1
     seen = runtime_handlers.SEEN[0]
-    assert seen["approval"] == {"approved_by": "boss", "input": {"note": "go ahead"}}
+    # An approval's decision, with the approver and the input as before.
+    assert seen["approval"]["decision"] == "approved"
+    assert (seen["approval"]["approved_by"], seen["approval"]["input"]) == (
+        "boss",
+        {"note": "go ahead"},
+    )
     assert seen["resume_input"] == {"note": "go ahead"}
     resume = next(
         event
@@ -155,7 +162,7 @@ def test_retry_keeps_an_approval_already_given():
     assert scoria.resume_run(started.run_id, identity={"actor_id": "boss"}).status == "failed"
     assert scoria.resume_run(started.run_id, identity={"actor_id": "ops"}).status == "completed"
     seen = runtime_handlers.SEEN[0]
-    assert seen["approval"] == {"approved_by": "boss", "input": None}
+    assert (seen["approval"]["approved_by"], seen["approval"]["input"]) == ("boss", None)
     assert seen["attempt"] == 2
 
 

@@ -67,6 +67,7 @@ def test_the_guide_start_pauses_for_approval_inline():
         "step_claimed",
         "step_waiting_for_approval",
         "run_waiting_for_approval",
+        "approval_requested",
     ]
 
 

@@ -17,6 +17,7 @@ from ..exceptions import (
     ScoriaConflict,
     ScoriaError,
     ScoriaNotFound,
+    ScoriaPermissionDenied,
 )
 
 # One body for "unknown run" and "run of another tenant": byte-identical on purpose,
@@ -41,6 +42,8 @@ def _status_of(exc):
         return status.HTTP_404_NOT_FOUND
     if isinstance(exc, ScoriaConflict):
         return status.HTTP_409_CONFLICT
+    if isinstance(exc, ScoriaPermissionDenied):
+        return status.HTTP_403_FORBIDDEN
     if isinstance(exc, ScoriaConfigurationError):
         # The host's configuration is broken, not the request.
         return status.HTTP_500_INTERNAL_SERVER_ERROR

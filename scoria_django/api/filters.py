@@ -1,4 +1,4 @@
-"""The run list's FilterSet: explicit fields only, and every bad value is a 400."""
+"""The run and approval lists' FilterSets: explicit fields only, and every bad value is a 400."""
 
 import django_filters
 from django import forms
@@ -7,8 +7,10 @@ from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.settings import api_settings
 
 from ..exceptions import InvalidFilter, UnsupportedFilter
-from ..models import Run
-from ..states import RunStatus
+from ..models import Approval, Run
+from ..records import ApprovalSummary
+from ..runtime.approvals import may_decide
+from ..states import ApprovalStatus, RunStatus
 from .instants import to_utc
 
 
@@ -44,6 +46,44 @@ class RunFilterSet(django_filters.FilterSet):
     class Meta:
         model = Run
         fields: list[str] = []  # only the filters declared above
+
+
+ANY_STATUS = "any"
+BOOLEAN = (("true", "true"), ("false", "false"))
+
+
+class ApprovalFilterSet(django_filters.FilterSet):
+    """``status`` absent means ``pending`` (the view applies it), ``any`` means every status.
+
+    ``mine`` asks ``SCORIA_APPROVAL_POLICY`` about each approval the other filters kept, so
+    it is declared last: django-filter applies filters in declaration order.
+    """
+
+    status = django_filters.ChoiceFilter(
+        choices=[*ApprovalStatus.choices, (ANY_STATUS, "Any status")], method="filter_status"
+    )
+    run_id = django_filters.UUIDFilter(field_name="run_id")
+    mine = django_filters.ChoiceFilter(choices=BOOLEAN, method="filter_mine")
+
+    class Meta:
+        model = Approval
+        fields: list[str] = []
+
+    def filter_status(self, queryset, name, value):
+        return queryset if value == ANY_STATUS else queryset.filter(status=value)
+
+    def filter_mine(self, queryset, name, value):
+        if value != "true":
+            return queryset
+        from .scoping import request_identity
+
+        caller = request_identity(self.request)
+        mine = [
+            approval.pk
+            for approval in queryset
+            if may_decide(ApprovalSummary.from_approval(approval), caller)
+        ]
+        return queryset.filter(pk__in=mine)
 
 
 class StrictFilterBackend(DjangoFilterBackend):

@@ -15,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
 from ..conf import scoria_settings
+from ..runtime.approvals import MAX_COMMENT
 
 
 class StrictSerializer(serializers.Serializer):
@@ -89,3 +90,38 @@ class CancelInput(StrictSerializer):
     """Cancel a run; ``reason`` is stored on the run and its unfinished steps."""
 
     reason = serializers.JSONField(required=False, allow_null=True)
+
+
+def _decision_text(help_text):
+    # Blank is allowed and kept as sent: the facade stores what the person wrote.
+    return serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=MAX_COMMENT,
+        help_text=help_text,
+    )
+
+
+class ApproveInput(StrictSerializer):
+    """Approve one approval; ``arguments`` replaces the requested arguments."""
+
+    input = serializers.JSONField(
+        required=False, allow_null=True, help_text="Handed to the handler as ctx.approval.input."
+    )
+    arguments = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text="Edited arguments: the handler sees them as ctx.approval.arguments.",
+    )
+    comment = _decision_text("Stored on the approval and shown to the handler.")
+
+
+class RejectInput(StrictSerializer):
+    """Reject one approval: its step runs again and decides what a rejection means."""
+
+    reason = _decision_text("Why: stored on the approval and shown to the handler.")
+    input = serializers.JSONField(
+        required=False, allow_null=True, help_text="Handed to the handler as ctx.approval.input."
+    )

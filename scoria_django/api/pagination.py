@@ -74,3 +74,9 @@ class SequenceCursorPagination(RunCursorPagination):
         if not (position.isascii() and position.isdigit()) or int(position) > MAX_SEQUENCE:
             return None
         return position
+
+
+class ApprovalCursorPagination(RunCursorPagination):
+    """Oldest request first: the inbox order of ``scoria.list_approvals``."""
+
+    ordering = ("requested_at", "position", "id")

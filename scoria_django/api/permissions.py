@@ -2,7 +2,7 @@
 
 from rest_framework.permissions import BasePermission, IsAuthenticated
 
-__all__ = ["CanCancelRun", "CanResumeRun", "IsAuthenticated"]
+__all__ = ["CanCancelRun", "CanDecideApproval", "CanResumeRun", "IsAuthenticated"]
 
 
 class HasModelPermission(BasePermission):
@@ -26,3 +26,7 @@ class CanResumeRun(HasModelPermission):
 
 class CanCancelRun(HasModelPermission):
     perm = "scoria_django.cancel_run"
+
+
+class CanDecideApproval(HasModelPermission):
+    perm = "scoria_django.decide_approval"

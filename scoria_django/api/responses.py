@@ -7,8 +7,13 @@ from .serializers import ErrorSerializer
 DESCRIPTIONS = {
     400: "Invalid input, filter, cursor or JSON body (code names the problem).",
     401: "Not authenticated, with a challenge (when the first authentication class sends one).",
-    403: "Not authenticated (no challenge), without the permission, or CSRF failed.",
-    404: "No such run visible to the caller (unknown and other-tenant runs look alike).",
+    403: (
+        "Not authenticated (no challenge), without the permission, CSRF failed, or the "
+        "approval policy refused the decision (approval_not_allowed)."
+    ),
+    404: (
+        "No such run or approval visible to the caller (unknown and other-tenant ids look alike)."
+    ),
     409: "The run's current status does not allow this (not_resumable, ...).",
     413: "The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE.",
     415: "The body is not application/json.",

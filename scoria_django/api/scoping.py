@@ -13,7 +13,7 @@ from rest_framework.request import Request
 
 from ..exceptions import NotFound
 from ..identity import Identity, session_id_for, tenant_id_for
-from ..records import RunDetail, RunSummary
+from ..records import ApprovalSummary, RunDetail, RunSummary
 
 _TENANT_ATTR = "_scoria_api_tenant"
 
@@ -56,11 +56,17 @@ def visible_runs(request):
     return Run.objects.for_tenant(request_tenant(request))
 
 
-def visible[Read: (RunSummary, RunDetail)](
+def visible_approvals(request):
+    from ..models import Approval
+
+    return Approval.objects.for_tenant(request_tenant(request))
+
+
+def visible[Read: (RunSummary, RunDetail, ApprovalSummary)](
     request, read: Callable[[str], Read], run_id: str
 ) -> Read:
-    """``read(run_id)``, a facade read, if the run is the caller's tenant's; ``not_found``
-    otherwise: unknown, malformed and foreign ids look the same."""
+    """``read(run_id)``, a facade read, if the run (or approval) is the caller's tenant's;
+    ``not_found`` otherwise: unknown, malformed and foreign ids look the same."""
     value = read(run_id)
     summary = value.summary if isinstance(value, RunDetail) else value
     if summary.tenant_id != request_tenant(request):

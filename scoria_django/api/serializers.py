@@ -14,6 +14,7 @@ from rest_framework import ISO_8601, serializers
 from rest_framework.settings import api_settings
 
 from ..records import (
+    APPROVAL_SUMMARY,
     DELEGATED_HANDOFF,
     EVENT_ROW,
     HANDOFF_ROW,
@@ -25,7 +26,7 @@ from ..records import (
     RunSummary,
     Shape,
 )
-from ..states import RunStatus, StepStatus
+from ..states import ApprovalStatus, RunStatus, StepStatus
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -131,6 +132,10 @@ class RunDetailSerializer(ReadSerializer):
     read_fields = RUN_DETAIL
 
 
+class ApprovalSummarySerializer(ReadSerializer):
+    read_fields = APPROVAL_SUMMARY
+
+
 _SCALARS: dict[Shape, type[serializers.Field]] = {
     Shape.UUID: serializers.UUIDField,
     Shape.TEXT: serializers.CharField,
@@ -162,6 +167,8 @@ def read_field(spec: ReadField) -> serializers.Field:
         return serializers.ChoiceField(RunStatus.choices, **options)
     if spec.shape is Shape.STEP_STATUS:
         return serializers.ChoiceField(StepStatus.choices, **options)
+    if spec.shape is Shape.APPROVAL_STATUS:
+        return serializers.ChoiceField(ApprovalStatus.choices, **options)
     if spec.shape is Shape.TAGS:
         return serializers.ListField(child=serializers.CharField(), **options)
     if spec.shape in _NESTED:

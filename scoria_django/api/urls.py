@@ -6,7 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from .exceptions import NOT_FOUND
 from .schema import SchemaView
-from .views import HandoffViewSet, RunViewSet, SessionRunsView
+from .views import ApprovalViewSet, HandoffViewSet, RunViewSet, SessionRunsView
 
 
 def unknown_route(request, *args, **kwargs):
@@ -19,6 +19,7 @@ app_name = "scoria_api"
 router = SimpleRouter()
 router.register("runs", RunViewSet, basename="run")
 router.register("handoffs", HandoffViewSet, basename="handoff")
+router.register("approvals", ApprovalViewSet, basename="approval")
 
 urlpatterns = [
     *router.urls,

@@ -23,19 +23,28 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.schemas.inspectors import ViewInspector
 
-from ..records import SUMMARY_VALUES, event_row, step_row
+from ..records import SUMMARY_VALUES, approval_row, event_row, step_row
+from ..runtime.approvals import approve, get_approval, reject
 from ..runtime.control import cancel_run, resume_run
 from ..runtime.reads import get_run, get_run_detail
 from ..runtime.start import start_handoff_run, start_run
 from .exceptions import exception_handler
-from .filters import RunFilterSet, StrictFilterBackend
-from .inputs import CancelInput, ResumeInput, StartHandoffInput, StartRunInput
-from .pagination import RunCursorPagination, SequenceCursorPagination
+from .filters import ApprovalFilterSet, RunFilterSet, StrictFilterBackend
+from .inputs import (
+    ApproveInput,
+    CancelInput,
+    RejectInput,
+    ResumeInput,
+    StartHandoffInput,
+    StartRunInput,
+)
+from .pagination import ApprovalCursorPagination, RunCursorPagination, SequenceCursorPagination
 from .parsers import BoundedJSONParser
-from .permissions import CanCancelRun, CanResumeRun, IsAuthenticated
+from .permissions import CanCancelRun, CanDecideApproval, CanResumeRun, IsAuthenticated
 from .responses import error_responses
-from .scoping import request_identity, visible, visible_runs
+from .scoping import request_identity, visible, visible_approvals, visible_runs
 from .serializers import (
+    ApprovalSummarySerializer,
     EventSerializer,
     RunDetailSerializer,
     RunSummarySerializer,
@@ -47,6 +56,13 @@ READ_ERRORS = (400, 401, 403, 404)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415)
 RUN_ID = OpenApiParameter(
     "run_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The run's id.", required=True
+)
+APPROVAL_ID = OpenApiParameter(
+    "approval_id",
+    OpenApiTypes.UUID,
+    OpenApiParameter.PATH,
+    description="The approval's id.",
+    required=True,
 )
 
 
@@ -226,6 +242,110 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         data = self.validated(CancelInput)
         summary = cancel_run(
             run.run_id, reason=data.get("reason"), identity=request_identity(request)
+        )
+        return summary_response(summary)
+
+
+class ApprovalViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
+    """The caller's tenant's approvals; decisions go through ``scoria.approve`` / ``reject``."""
+
+    lookup_url_kwarg = "approval_id"
+    lookup_value_regex = "[^/]+"
+    serializer_class = ApprovalSummarySerializer
+    pagination_class = ApprovalCursorPagination
+    filter_backends = [StrictFilterBackend]
+    filterset_class = ApprovalFilterSet
+
+    def get_queryset(self):
+        return visible_approvals(self.request)
+
+    @extend_schema(
+        summary="List approvals",
+        description=(
+            "The caller's tenant's approvals, oldest request first. Without status, only "
+            "pending ones; status=any lists every status. mine=true keeps those the caller "
+            "may decide (SCORIA_APPROVAL_POLICY)."
+        ),
+        responses={200: ApprovalSummarySerializer(many=True), **error_responses(*READ_ERRORS)},
+    )
+    def list(self, request):
+        approvals = self.get_queryset()
+        if not request.query_params.get("status"):
+            approvals = approvals.pending()  # absent or empty: the inbox
+        page = self.paginate_queryset(self.filter_queryset(approvals))
+        rows = [approval_row(approval) for approval in page]
+        return self.get_paginated_response(ApprovalSummarySerializer(rows, many=True).data)
+
+    @extend_schema(
+        summary="Get an approval",
+        parameters=[APPROVAL_ID],
+        responses={200: ApprovalSummarySerializer, **error_responses(*READ_ERRORS)},
+    )
+    def retrieve(self, request, approval_id=None):
+        approval = visible(request, get_approval, approval_id)
+        return Response(ApprovalSummarySerializer(approval).data)
+
+    @extend_schema(
+        summary="Approve a pending approval",
+        description=(
+            "Needs the scoria_django.decide_approval permission, and SCORIA_APPROVAL_POLICY "
+            "must allow the caller (else 403 approval_not_allowed). Answers the run's summary."
+        ),
+        parameters=[APPROVAL_ID],
+        request=ApproveInput,
+        responses={200: RunSummarySerializer, **error_responses(*WRITE_ERRORS)},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="approve",
+        url_name="approve",
+        permission_classes=[IsAuthenticated, CanDecideApproval],
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def approve_approval(self, request, approval_id=None):
+        approval = visible(request, get_approval, approval_id)
+        data = self.validated(ApproveInput)
+        summary = approve(
+            approval.run_id,
+            approval_id=approval.approval_id,
+            identity=request_identity(request),
+            input=data.get("input"),
+            arguments=data.get("arguments"),
+            comment=data.get("comment"),
+        )
+        return summary_response(summary)
+
+    @extend_schema(
+        summary="Reject a pending approval",
+        description=(
+            "Needs the scoria_django.decide_approval permission, and SCORIA_APPROVAL_POLICY "
+            "must allow the caller (else 403 approval_not_allowed). The step runs again with "
+            "the rejection. Answers the run's summary."
+        ),
+        parameters=[APPROVAL_ID],
+        request=RejectInput,
+        responses={200: RunSummarySerializer, **error_responses(*WRITE_ERRORS)},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="reject",
+        url_name="reject",
+        permission_classes=[IsAuthenticated, CanDecideApproval],
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def reject_approval(self, request, approval_id=None):
+        approval = visible(request, get_approval, approval_id)
+        data = self.validated(RejectInput)
+        summary = reject(
+            approval.run_id,
+            approval_id=approval.approval_id,
+            identity=request_identity(request),
+            reason=data.get("reason"),
+            input=data.get("input"),
         )
         return summary_response(summary)
 

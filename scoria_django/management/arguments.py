@@ -16,6 +16,13 @@ def run_id(value):
     return str(parse_uuid(value))
 
 
+def approval_id(value):
+    """An approval UUID, as text."""
+    if parse_uuid(value) is None:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an approval id (a UUID)")
+    return str(parse_uuid(value))
+
+
 def non_negative_int(value):
     try:
         number = int(value)
@@ -48,6 +55,17 @@ def json_value(value):
         return json.loads(value)
     except json.JSONDecodeError as exc:
         raise argparse.ArgumentTypeError(f"not valid JSON: {exc.msg}") from None
+
+
+def approval_status(value):
+    """An approval status, or ``any``."""
+    from ..states import ApprovalStatus
+
+    allowed = [*ApprovalStatus.values, "any"]
+    if value not in allowed:
+        shown = ", ".join(allowed)
+        raise argparse.ArgumentTypeError(f"{value!r} is not an approval status ({shown})")
+    return value
 
 
 def terminal_status(value):

@@ -50,10 +50,22 @@ class StepContext:
 
     @property
     def approval(self):
-        """``{"approved_by", "input"}`` once the step was resumed from approval (kept on retry)."""
+        """The decision this step waited for, once it runs again: ``decision``,
+        ``decided_by``, ``arguments`` (edited, else requested), ``input``, ``reason``,
+        ``comment``, ``call_id`` (and ``approved_by`` when approved); the first of
+        ``approvals`` when it waited on several. Kept on a retry."""
         resumed = self._claim.step.resumed_with or {}
         approval = resumed.get("approval")
         return dict(approval) if approval else None
+
+    @property
+    def approvals(self):
+        """Every decision of the step's last pause, in request order ([] before one)."""
+        resumed = self._claim.step.resumed_with or {}
+        if resumed.get("approvals"):
+            return [dict(item) for item in resumed["approvals"]]
+        approval = resumed.get("approval")
+        return [dict(approval)] if approval else []
 
     @property
     def idempotency_key(self):

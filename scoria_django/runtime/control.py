@@ -12,6 +12,7 @@ from ..ids import parse_uuid
 from ..payloads import check_json
 from ..records import RunSummary
 from ..states import RunStatus, StepStatus
+from .approvals import decide_pending
 from .executor import run_after_commit
 from .handlers import handler_path, resolve_handlers
 from .reads import get_run
@@ -33,38 +34,45 @@ def resume_run(
 ) -> RunSummary:
     """Continue a waiting run (approval) or retry a failed one; never creates a run."""
     pk = _run_pk(run_id)
-    actor_id = make_identity(identity).actor_id
+    ident = make_identity(identity)
     resolved = resolve_handlers(handlers)
     check_json(input, field="input")
     with transitions.locked_run(pk) as journal:
-        run = journal.run
-        if run.status == RunStatus.WAITING_FOR_APPROVAL:
-            mode, from_status = "approval", StepStatus.WAITING_FOR_APPROVAL
-        elif run.status == RunStatus.FAILED:
-            mode, from_status = "retry", StepStatus.FAILED
-        else:
-            raise NotResumable(f"run {pk} is {run.status}; only waiting or failed runs resume")
-        if resolved:
-            journal.set_run(handlers={**run.handlers, **resolved})
-        steps = transitions.steps_of_run(journal, from_status)
-        if not steps:
-            # Nothing would run again: moving the run to running would strand it there.
-            raise NotResumable(f"run {pk} is {run.status} but has no {from_status} step")
-        transitions.reopen_run(
-            journal, mode, actor_id=actor_id, step_ids=[str(step.pk) for step in steps]
-        )
-        for step in steps:
-            transitions.reopen_step(
-                journal,
-                step,
-                mode,
-                actor_id=actor_id,
-                input=input,
-                resumed_with=_resumed_with(step, mode, actor_id, input),
-            )
-            if path := handler_path(run.handlers, step.kind):
-                run_after_commit(journal, step, path)
+        _resume_locked(journal, ident, resolved, input)
     return get_run(pk)
+
+
+def _resume_locked(journal, ident, resolved, input):
+    run, actor_id = journal.run, ident.actor_id
+    if run.status == RunStatus.WAITING_FOR_APPROVAL:
+        if pending := transitions.pending_approvals(journal):
+            # Resuming a waiting run approves what it waits for, as the identity.
+            decide_pending(journal, pending, "approve", ident, input=input, handlers=resolved)
+            return
+        # A step that paused before approvals were records (no Approval rows).
+        mode, from_status = "approval", StepStatus.WAITING_FOR_APPROVAL
+    elif run.status == RunStatus.FAILED:
+        mode, from_status = "retry", StepStatus.FAILED
+    else:
+        raise NotResumable(f"run {run.pk} is {run.status}; only waiting or failed runs resume")
+    if resolved:
+        journal.set_run(handlers={**run.handlers, **resolved})
+    steps = transitions.steps_of_run(journal, from_status)
+    if not steps:
+        # Nothing would run again: moving the run to running would strand it there.
+        raise NotResumable(f"run {run.pk} is {run.status} but has no {from_status} step")
+    transitions.reopen_run(journal, mode, actor_id=actor_id, step_ids=[str(s.pk) for s in steps])
+    for step in steps:
+        transitions.reopen_step(
+            journal,
+            step,
+            mode,
+            actor_id=actor_id,
+            input=input,
+            resumed_with=_resumed_with(step, mode, actor_id, input),
+        )
+        if path := handler_path(run.handlers, step.kind):
+            run_after_commit(journal, step, path)
 
 
 def _resumed_with(step, mode, actor_id, input):
@@ -79,6 +87,8 @@ def _resumed_with(step, mode, actor_id, input):
         resumed["approval"] = {"approved_by": actor_id, "input": input}
     elif previous.get("approval"):
         resumed["approval"] = previous["approval"]
+        if previous.get("approvals"):
+            resumed["approvals"] = previous["approvals"]
     return resumed
 
 

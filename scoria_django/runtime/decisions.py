@@ -1,5 +1,6 @@
 """Turn what a handler returned (or raised) into a decision about its step. Pure: no I/O."""
 
+import datetime
 from dataclasses import dataclass, field
 
 from django.utils import timezone
@@ -8,6 +9,7 @@ from .. import outcomes
 from ..exceptions import ScoriaError
 from ..names import MAX_KIND_LENGTH, is_name
 from ..payloads import check_json
+from ..states import OnExpiry
 from .handoffs import check_delegated_role_id, delegation
 
 HANDOFF_CONTRACT = "bounded_handoff_projected_context"
@@ -24,6 +26,9 @@ class Completed:
 @dataclass(frozen=True)
 class Waiting:
     approval_request: dict
+    """The first request, as the step's ``approval_request`` has always shown it."""
+    requests: list = field(default_factory=list)
+    """Every request, checked: one ``Approval`` each."""
 
 
 @dataclass(frozen=True)
@@ -80,16 +85,85 @@ def _output(value):
     return check_json(output, field="output")
 
 
+MAX_APPROVALS = 100  # requests in one pause
+MAX_REASON = 2000
+
+
 def _waiting(result):
-    if not isinstance(result.tool_name, str) or not result.tool_name.strip():
-        return Failed({"reason": "invalid_outcome", "detail": "tool_name must be a string"})
-    request = {
-        "tool_name": result.tool_name,
-        "arguments": result.arguments,
-        "reason": result.reason,
+    requests = result.requests
+    if not requests:
+        return Failed({"reason": "invalid_outcome", "detail": "no approval requested"})
+    if len(requests) > MAX_APPROVALS:
+        return Failed(
+            {"reason": "invalid_outcome", "detail": f"more than {MAX_APPROVALS} approvals"}
+        )
+    checked = []
+    for index, request in enumerate(requests):
+        try:
+            checked.append(_approval_request(request, f"requests[{index}]"))
+        except ScoriaError as exc:
+            return Failed({"reason": "invalid_outcome", "detail": clean_text(exc.detail)})
+    call_ids = [item["call_id"] for item in checked if item["call_id"] is not None]
+    if len(call_ids) != len(set(call_ids)):
+        return Failed({"reason": "invalid_outcome", "detail": "call_id repeated in one pause"})
+    first = checked[0]
+    summary = {
+        "tool_name": first["tool_name"],
+        "arguments": first["arguments"],
+        "reason": first["reason"],
         "requested_at": timezone.now().isoformat(),
     }
-    return Waiting(check_json(request, field="approval_request"))
+    return Waiting(check_json(summary, field="approval_request"), checked)
+
+
+def _approval_request(request, where):
+    """One request, normalised (ids as strings, expiry in seconds) or ``invalid_outcome``."""
+    if not isinstance(request, outcomes.ApprovalRequest):
+        raise _invalid(f"{where} must come from scoria.approval_request()")
+    if not is_name(request.tool_name):
+        raise _invalid(f"{where}.tool_name must be a non-blank string")
+    if request.reason is not None and (
+        not isinstance(request.reason, str) or len(request.reason) > MAX_REASON
+    ):
+        raise _invalid(f"{where}.reason must be a string of at most {MAX_REASON} characters")
+    if request.call_id is not None and not is_name(request.call_id):
+        raise _invalid(f"{where}.call_id must be a non-blank string")
+    if request.on_expiry not in OnExpiry.values:
+        raise _invalid(f"{where}.on_expiry must be one of {', '.join(OnExpiry.values)}")
+    return {
+        "tool_name": request.tool_name,
+        "arguments": check_json(request.arguments, field=f"{where}.arguments"),
+        "reason": request.reason,
+        "call_id": request.call_id,
+        "assignees": _ids(request.assignees, f"{where}.assignees"),
+        "groups": _ids(request.groups, f"{where}.groups", allow_int=False),
+        "expires_in": _seconds(request.expires_in, f"{where}.expires_in"),
+        "on_expiry": request.on_expiry,
+    }
+
+
+def _ids(values, where, *, allow_int=True):
+    kinds = (str, int) if allow_int else (str,)
+    ids = []
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, kinds) or not is_name(str(value)):
+            raise _invalid(f"{where} holds {value!r}, not a name")
+        ids.append(str(value))
+    return ids
+
+
+def _seconds(value, where):
+    if value is None:
+        return None
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 10**9:
+        raise _invalid(f"{where} must be a positive number of seconds or a timedelta")
+    return float(value)
+
+
+def _invalid(detail):
+    return ScoriaError(detail, code="invalid_outcome")
 
 
 def _next_steps(specs):

@@ -249,6 +249,7 @@ def record_outcome(claim, result):
     next_claim = None
     try:
         with locked_run(claim.run.pk) as journal:
+            decision = _checked_against_stored(journal, claim, decision)
             if _write_step(journal, claim, decision):
                 next_claim = _advance_run(journal, claim, decision)
             else:
@@ -261,6 +262,16 @@ def record_outcome(claim, result):
     except NotFound:
         return None
     return next_claim
+
+
+def _checked_against_stored(journal, claim, decision):
+    """A pause may not reuse a ``call_id`` its step used before: the step fails instead."""
+    if isinstance(decision, Waiting):
+        reused = transitions.reused_call_id(journal, claim.step.pk, decision.requests)
+        if reused is not None:
+            detail = f"call_id {reused!r} was already used by this step"
+            return Failed({"reason": "invalid_outcome", "detail": detail})
+    return decision
 
 
 def _write_step(journal, claim, decision):
@@ -281,6 +292,7 @@ def _advance_run(journal, claim, decision):
         return None
     if isinstance(decision, Waiting):
         transitions.wait_for_approval(journal, step.pk, decision.approval_request)
+        transitions.request_approvals(journal, step, decision.requests)
         return None
     new_steps = [_queue_next(journal, step, spec) for spec in decision.next_steps]
     if decision.handoff is not None:

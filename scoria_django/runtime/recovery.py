@@ -26,6 +26,7 @@ from ..conf import scoria_settings
 from ..exceptions import NotFound
 from ..states import RUN_ACTIVE, StepStatus
 from ..transitions import ClaimLost, db_alias, locked_run
+from . import approvals
 from .dispatch import enqueue_step
 from .handlers import handler_path
 
@@ -58,10 +59,24 @@ class RecoveryAction:
         )
 
 
+@dataclass(frozen=True)
+class ExpiredApproval:
+    approval_id: str
+    run_id: str
+    on_expiry: str
+
+    def describe(self, dry_run=False):
+        verb = "would expire" if dry_run else "expired"
+        return (
+            f"{verb} approval {self.approval_id} of run {self.run_id} (on_expiry={self.on_expiry})"
+        )
+
+
 @dataclass
 class RecoveryReport:
     dry_run: bool = False
     actions: list = field(default_factory=list)
+    expired: list = field(default_factory=list)
 
     def count(self, action):
         return sum(1 for item in self.actions if item.action == action)
@@ -70,12 +85,12 @@ class RecoveryReport:
         prefix = "dry run: " if self.dry_run else ""
         return (
             f"{prefix}requeued={self.count(REQUEUED)} failed={self.count(FAILED)} "
-            f"reenqueued={self.count(REENQUEUED)}"
+            f"reenqueued={self.count(REENQUEUED)} expired={len(self.expired)}"
         )
 
 
 def recover(*, dry_run=False, limit=500):
-    """One pass over expired leases, then over forgotten queued steps."""
+    """One pass over expired leases, forgotten queued steps and due approvals."""
     report = RecoveryReport(dry_run=dry_run)
     for candidate in expired_claims(limit):
         action = _recover_expired(candidate, dry_run)
@@ -85,9 +100,26 @@ def recover(*, dry_run=False, limit=500):
         action = _reenqueue(candidate, dry_run)
         if action is not None:
             report.actions.append(action)
-    for action in report.actions:
+    for due in approvals.due_approvals(limit):
+        expired = _expire(due, dry_run)
+        if expired is not None:
+            report.expired.append(expired)
+    for action in [*report.actions, *report.expired]:
         logger.info("scoria_recover %s dry_run=%s", action.describe(dry_run), dry_run)
     return report
+
+
+def _expire(due, dry_run):
+    """Apply one due approval's ``on_expiry`` (exactly once across recoverers)."""
+    if dry_run:
+        from ..models import Approval
+
+        on_expiry = Approval.objects.filter(pk=due["id"]).values_list("on_expiry", flat=True)
+        return ExpiredApproval(str(due["id"]), str(due["run_id"]), on_expiry.first() or "")
+    applied = approvals.expire(due)
+    if applied is None:
+        return None
+    return ExpiredApproval(str(due["id"]), str(due["run_id"]), applied)
 
 
 def expired_claims(limit):

@@ -1,4 +1,5 @@
-"""The transition layer: the only code that changes the ``status`` of a run or a step.
+"""The transition layer: the only code that changes the ``status`` of a run, a step or an
+approval.
 
 Every move is named in ``states.RUN_TRANSITIONS`` / ``states.STEP_TRANSITIONS``; the
 functions here ask that table, do the guarded write (the row count is checked), append
@@ -7,6 +8,15 @@ verbs, the runtime (start, claim, outcome, resume, retry, cancel) and recovery a
 them. ``tests/test_transition_layer.py`` fails if any other module writes a status.
 """
 
+from .approvals import (
+    cancel_pending_approvals,
+    decide_approval,
+    pending_approvals,
+    request_approvals,
+    reused_call_id,
+    round_of,
+    step_has_pending,
+)
 from .journal import RunJournal, db_alias, locked_run, read_run
 from .runs import (
     begin_run,
@@ -37,6 +47,13 @@ from .steps import (
 )
 
 __all__ = [
+    "cancel_pending_approvals",
+    "decide_approval",
+    "pending_approvals",
+    "request_approvals",
+    "reused_call_id",
+    "round_of",
+    "step_has_pending",
     "ClaimLost",
     "RunJournal",
     "add_completed_step",

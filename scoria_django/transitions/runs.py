@@ -15,6 +15,7 @@ from .. import signals
 from ..exceptions import ActiveSteps
 from ..states import STEP_ACTIVE, RunStatus, StepStatus
 from . import _sql
+from .approvals import cancel_pending_approvals
 from .journal import RunJournal, new_run
 from .steps import cascade_steps
 
@@ -109,9 +110,13 @@ def finish_run(journal: RunJournal, name: str, value: Any, *, actor_id: str | No
     """``fail`` or ``cancel`` the locked run, cascading the same payload to every unfinished
     step in the same transaction."""
     field, event_key = _FINISH_FIELDS[name]
+    # Approvals are pending only while their step, and so the run, waits.
+    waited = journal.run.status == RunStatus.WAITING_FOR_APPROVAL
     journal.move_run(name, **{field: value})
     target = str(journal.run.status)
     cascade_steps(journal, name, **{field: value})
+    if waited:
+        cancel_pending_approvals(journal)
     journal.record(f"run_{target}", actor_id=actor_id, run_status=target, **{event_key: value})
     journal.signal(signals.run_finished, status=target)
 

@@ -256,7 +256,8 @@ def reopen_step(
         name,
         event_type=event_type,
         actor_id=actor_id,
-        event={"run_status": str(RunStatus.RUNNING), "mode": mode, "input": input},
+        # The run's status once this transaction ends (it may still wait for other steps).
+        event={"run_status": str(journal.run.status), "mode": mode, "input": input},
         **fields,
     )
 

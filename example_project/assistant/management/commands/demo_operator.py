@@ -3,15 +3,18 @@
 import secrets
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
 USERNAME = "operator"
+LEADS = "leads"  # may approve long replies (example_project/assistant/handlers.py)
 
 
 class Command(BaseCommand):
     help = (
-        "Create the example project's local demo operator (a superuser) and print its "
-        "password once. For the local demo only: never run this against a real database."
+        'Create the example project\'s local demo operator (a superuser in the "leads" '
+        "group) and print its password once. For the local demo only: never run this "
+        "against a real database."
     )
 
     def add_arguments(self, parser):
@@ -24,7 +27,9 @@ class Command(BaseCommand):
     def handle(self, *args, reset_password=False, **options):
         users = get_user_model()
         user = users.objects.filter(username=USERNAME).first()
+        leads, _ = Group.objects.get_or_create(name=LEADS)
         if user is not None and not reset_password:
+            user.groups.add(leads)
             self.stdout.write(
                 f"Demo operator {USERNAME!r} already exists (its password was printed when it "
                 "was created; `manage.py demo_operator --reset-password` prints a new one)."
@@ -32,10 +37,11 @@ class Command(BaseCommand):
             return
         password = secrets.token_urlsafe(12)
         if user is None:
-            users.objects.create_superuser(USERNAME, email="", password=password)
+            user = users.objects.create_superuser(USERNAME, email="", password=password)
         else:
             user.set_password(password)
             user.save(update_fields=["password"])
+        user.groups.add(leads)
         self.stdout.write(
             self.style.WARNING(
                 "Local demo operator account (demo only, shown once):\n"
