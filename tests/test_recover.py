@@ -219,7 +219,10 @@ def test_the_command_prints_what_it_did():
 def test_the_command_loops_with_an_interval():
     out = StringIO()
     call_command("scoria_recover", "--interval", "0.01", "--max-loops", "3", stdout=out)
-    assert out.getvalue().count("scoria_recover: requeued=0 failed=0 reenqueued=0 expired=0 overdue=0") == 3
+    assert (
+        out.getvalue().count("scoria_recover: requeued=0 failed=0 reenqueued=0 expired=0 overdue=0")
+        == 3
+    )
 
 
 @pytest.mark.django_db  # nothing to commit
