@@ -1,6 +1,7 @@
 """Turn what a handler returned (or raised) into a decision about its step. Pure: no I/O."""
 
 import datetime
+import traceback
 from dataclasses import dataclass, field
 
 from django.utils import timezone
@@ -9,6 +10,7 @@ from .. import outcomes
 from ..exceptions import ScoriaError
 from ..names import MAX_KIND_LENGTH, is_name
 from ..payloads import check_json
+from ..redaction import redact_text
 from ..states import OnExpiry
 from .handoffs import check_delegated_role_id, delegation
 
@@ -60,13 +62,31 @@ def _not_json(exc):
     return Failed({"reason": reason, "detail": clean_text(exc.detail)})
 
 
+MAX_TRACEBACK = 8000  # characters kept of a traceback: its end, where the error is
+
+
 def exception_error(exc, reason="exception"):
-    """Type and message only: never the traceback's frames or local variables."""
+    """Type, message and a redacted, size-capped traceback (frames only: never local
+    variables), for the operators who read the step's evidence."""
     try:
         message = clean_text(exc)
     except Exception:  # noqa: BLE001 - a broken __str__ must not hide the failure
         message = ""
-    return {"reason": reason, "type": _class_path(type(exc)), "message": message}
+    error = {"reason": reason, "type": _class_path(type(exc)), "message": redact_text(message)}
+    if exc.__traceback__ is not None:
+        error["traceback"] = traceback_text(exc)
+    return error
+
+
+def traceback_text(exc):
+    try:
+        text = "".join(traceback.format_exception(exc))
+    except Exception:  # noqa: BLE001 - a broken exception still fails its step
+        return ""
+    text = redact_text(clean_text(text, limit=len(text)))
+    if len(text) > MAX_TRACEBACK:
+        text = "...\n" + text[-MAX_TRACEBACK:]
+    return text
 
 
 def decide(result):

@@ -35,6 +35,8 @@ from .handoffs import record_handoff
 from .leases import Claim, lease_seconds, retry_on_contention
 
 logger = logging.getLogger(__name__)
+# Handler failures go to the runtime's logger, with their traceback.
+handler_logger = logging.getLogger("scoria_django.runtime")
 
 TIMED_OUT = object()
 
@@ -279,6 +281,15 @@ def record_outcome(claim, result):
     elif isinstance(result, _MissingHandler):
         decision = Failed(exception_error(result.error, reason="handler_not_found"))
     else:
+        if isinstance(result, BaseException):
+            handler_logger.error(
+                "handler raised run=%s step=%s kind=%s attempt=%s",
+                claim.run.pk,
+                claim.step.pk,
+                claim.step.kind,
+                claim.step.attempt,
+                exc_info=(type(result), result, result.__traceback__),
+            )
         decision = with_retry_policy(claim, decide(result), result)
     next_claim = None
     try:
