@@ -323,7 +323,7 @@ def test_bad_rails_are_refused():
             start("echo", **options)
 
 
-# -- races (PostgreSQL) -----------------------------------------------------------------------------
+# -- races (PostgreSQL) ----------------------------------------------------------------------------
 
 
 def _together(count, work):
