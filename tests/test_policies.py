@@ -64,7 +64,7 @@ def events(run_id, event_type):
     ]
 
 
-# -- retries ------------------------------------------------------------------------------------
+# -- retries -------------------------------------------------------------------------------
 
 
 def test_a_retryable_error_twice_then_success_completes_on_attempt_three():
@@ -124,7 +124,7 @@ def test_a_bad_retry_policy_or_delay_is_refused():
         scoria.handler(timeout=-1)
 
 
-# -- timers ---------------------------------------------------------------------------------------
+# -- timers --------------------------------------------------------------------------------
 
 
 def test_a_next_step_with_a_delay_is_not_claimed_before_it_is_due():
@@ -149,7 +149,7 @@ def test_an_early_delivery_of_a_timer_changes_nothing():
     assert Step.objects.get(pk=reminder.pk).status == "queued"
 
 
-# -- idempotent starts --------------------------------------------------------------------------
+# -- idempotent starts ---------------------------------------------------------------------
 
 
 def test_a_repeated_start_with_the_same_key_returns_the_first_run():
@@ -176,7 +176,7 @@ def test_a_blank_key_is_refused():
     assert caught.value.field == "idempotency_key"
 
 
-# -- session concurrency ------------------------------------------------------------------------
+# -- session concurrency -------------------------------------------------------------------
 
 
 def test_reject_refuses_a_start_while_the_session_has_an_active_run():
@@ -205,7 +205,7 @@ def test_an_unknown_on_busy_is_refused():
         start("echo", on_busy="queue")
 
 
-# -- cancellation -----------------------------------------------------------------------------
+# -- cancellation --------------------------------------------------------------------------
 
 
 def _family(depth=3):
@@ -287,7 +287,7 @@ def test_ctx_cancelled_turns_true_within_one_lease_renewal(settings):
     assert Run.objects.get(pk=run_id).status == "cancelled"
 
 
-# -- rails ------------------------------------------------------------------------------------------
+# -- rails ---------------------------------------------------------------------------------
 
 
 def test_a_run_that_always_queues_a_next_step_stops_at_its_budget():
@@ -323,7 +323,7 @@ def test_bad_rails_are_refused():
             start("echo", **options)
 
 
-# -- races (PostgreSQL) ----------------------------------------------------------------------------
+# -- races (PostgreSQL) --------------------------------------------------------------------
 
 
 def _together(count, work):
