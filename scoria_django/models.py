@@ -115,6 +115,8 @@ class Step(models.Model):
     approval_request = models.JSONField(null=True, blank=True)
     # A queued step is never claimed before this (a retry's backoff, a timer).
     not_before = models.DateTimeField(null=True, blank=True)
+    # The trace (W3C headers) of the request that queued or resumed it (docs/observability.md).
+    trace_context = models.JSONField(null=True, blank=True)
     # Set by resume_run: {"mode": "approval" | "retry", "actor_id", "input", "approval"?}.
     resumed_with = models.JSONField(null=True, blank=True)
     # The claim: a fresh token per claim, and a lease measured on the database clock.

@@ -21,7 +21,7 @@ import time
 from django.db import close_old_connections, connections
 from django.db.models import JSONField
 
-from .. import transitions
+from .. import tracing, transitions
 from ..exceptions import NotFound
 from ..ids import parse_uuid
 from ..policies import retry_policy_of, timeout_of
@@ -62,8 +62,12 @@ def run_claimed(claim):
                 break
             if worker is None or worker.abandoned:
                 worker = _HandlerThread()
-            result = invoke(claim, worker)
-            claim = record_outcome(claim, result)
+            # The step's trace (the request that queued or resumed it) continues here.
+            with tracing.continued(claim.step.trace_context):
+                with tracing.span("scoria.handler", **_span_attributes(claim)):
+                    result = invoke(claim, worker)
+                with tracing.span("scoria.outcome", **_span_attributes(claim)):
+                    claim = record_outcome(claim, result)
     finally:
         if worker is not None and not worker.abandoned:
             worker.stop()
@@ -150,9 +154,18 @@ def _json_fields(model):
     return [field for field in model._meta.concrete_fields if isinstance(field, JSONField)]
 
 
+def _span_attributes(claim):
+    step = claim.step
+    return {"run_id": claim.run.pk, "step_id": step.pk, "kind": step.kind, "attempt": step.attempt}
+
+
 def _claim_queued(journal, step, path):
     """Claim a stored queued step in this transaction, or None if it is not queued."""
-    token = transitions.claim_queued_step(journal, step, lease_seconds())
+    with (
+        tracing.continued(step.trace_context),
+        tracing.span("scoria.claim", run_id=journal.run.pk, step_id=step.pk, kind=step.kind),
+    ):
+        token = transitions.claim_queued_step(journal, step, lease_seconds())
     if token is None:
         return None
     return Claim(run=journal.run, step=step, token=token, handler_path=path, origin=journal)
@@ -160,7 +173,8 @@ def _claim_queued(journal, step, path):
 
 def _claim_new(journal, step, path):
     """A step this transaction adds is inserted already claimed."""
-    token = transitions.claim_new_step(journal, step, lease_seconds())
+    with tracing.span("scoria.claim", run_id=journal.run.pk, step_id=step.pk, kind=step.kind):
+        token = transitions.claim_new_step(journal, step, lease_seconds())
     return Claim(run=journal.run, step=step, token=token, handler_path=path, origin=journal)
 
 
@@ -174,9 +188,10 @@ class _HandlerCall:
         self.abandoned = False
         self.result = None
 
-    def run(self, handler, ctx):
+    def run(self, handler, ctx, trace_context=None):
         try:
-            outcome = handler(ctx)
+            with tracing.attached(trace_context):  # spans the handler makes join its trace
+                outcome = handler(ctx)
         except BaseException as exc:  # noqa: BLE001 - a handler's failure is data
             outcome = exc
         with self.lock:
@@ -213,7 +228,7 @@ class _HandlerThread:
 
     def submit(self, call, handler, ctx):
         self._thread.name = f"scoria-step-{call.claim.step.pk}"
-        self._calls.put((call, handler, ctx))
+        self._calls.put((call, handler, ctx, tracing.current()))
 
     def stop(self):
         self._calls.put(None)
@@ -221,8 +236,8 @@ class _HandlerThread:
     def _loop(self):
         try:
             while (item := self._calls.get()) is not None:
-                call, handler, ctx = item
-                call.run(handler, ctx)
+                call, handler, ctx, trace_context = item
+                call.run(handler, ctx, trace_context)
                 if call.abandoned:
                     return
         finally:

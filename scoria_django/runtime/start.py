@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import IntegrityError
 
-from .. import transitions
+from .. import tracing, transitions
 from ..exceptions import InvalidInitialStep, InvalidOption
 from ..identity import Identity
 from ..identity import identity as make_identity
@@ -214,7 +214,9 @@ def start_run_reporting(
             if path := handler_path(resolved, step.kind):
                 run_after_commit(journal, step, path)
 
-    return _admitted_start(run, admitted, ident, write)
+    kind = step_spec["kind"] if step_spec else None
+    with tracing.span("scoria.start", run_id=run.pk, kind=kind):
+        return _admitted_start(run, admitted, ident, write)
 
 
 def _admitted_start(run, admitted, ident, write) -> Started:
@@ -375,4 +377,5 @@ def start_handoff_run_reporting(
         if path := handler_path(resolved, child.kind):
             run_after_commit(journal, child, path)
 
-    return _admitted_start(run, admitted, ident, write)
+    with tracing.span("scoria.start", run_id=run.pk, kind=handoff["delegated_kind"]):
+        return _admitted_start(run, admitted, ident, write)

@@ -21,7 +21,7 @@ from django.db import connections, router, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from .. import states
+from .. import states, tracing
 from ..exceptions import ConcurrentUpdate, InvalidStatusTransition, NotFound
 from ..ids import parse_uuid
 from . import _sql
@@ -114,6 +114,8 @@ class RunJournal:
             thread_id=self.run.thread_id,
             created_at=self.now,
             updated_at=self.now,
+            # The trace this step belongs to: the worker that claims it continues it.
+            trace_context=tracing.carrier(),
             **fields,
         )
         self._steps.append(step)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models.functions import Now
 
-from .. import signals, states
+from .. import signals, states, tracing
 from ..exceptions import ConcurrentUpdate, InvalidStatusTransition
 from ..states import RunStatus, StepStatus
 from . import _sql
@@ -285,7 +285,10 @@ def reopen_step(
 ) -> Step:
     """``resume`` (an approval was given) or ``retry`` (a failed step, with attempt + 1)."""
     name, event_type = ("resume", "resume_requested")
+    # The resuming request's trace, when there is one: the step's next run continues it.
     fields: dict[str, Any] = {"resumed_with": resumed_with}
+    if (headers := tracing.carrier()) is not None:
+        fields["trace_context"] = headers
     if mode == "retry":
         name, event_type = ("retry", "retry_requested")
         fields.update(attempt=step.attempt + 1, completed_at=None, error=None)
