@@ -32,6 +32,10 @@ _EXPORTS = {
     "wait_for_approvals": "outcomes",
     "approval_request": "outcomes",
     "fail": "outcomes",
+    "retry_later": "outcomes",
+    # execution policies
+    "RetryPolicy": "policies",
+    "handler": "policies",
     "handoff": "outcomes",
     # read values
     "RunSummary": "records",
@@ -70,8 +74,11 @@ if TYPE_CHECKING:
     from .outcomes import complete as complete
     from .outcomes import fail as fail
     from .outcomes import handoff as handoff
+    from .outcomes import retry_later as retry_later
     from .outcomes import wait_for_approval as wait_for_approval
     from .outcomes import wait_for_approvals as wait_for_approvals
+    from .policies import RetryPolicy as RetryPolicy
+    from .policies import handler as handler
     from .records import ApprovalSummary as ApprovalSummary
     from .records import RunDetail as RunDetail
     from .records import RunSummary as RunSummary

@@ -16,17 +16,19 @@ import datetime
 import json
 
 from django.contrib import admin, messages
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import connections, models
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.timesince import timeuntil
+from django.utils.timesince import timesince, timeuntil
 
 from .evidence import pretty_json
-from .identity import actor_id_of, identity, tenant_id_for
+from .exceptions import ScoriaError
+from .identity import Identity, actor_id_of, identity, tenant_id_for
 from .models import Approval, Event, Handoff, Run, Step
 from .records import (
     APPROVAL_SUMMARY,
@@ -39,7 +41,8 @@ from .records import (
     RunSummary,
     Shape,
 )
-from .states import ApprovalStatus
+from .runtime.control import resume_run
+from .states import ApprovalStatus, RunStatus
 from .views import evidence_page
 
 
@@ -112,28 +115,88 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return queryset
 
 
+class AwaitingApprovalFilter(admin.SimpleListFilter):
+    title = "awaiting approval"
+    parameter_name = "awaiting"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(status=RunStatus.WAITING_FOR_APPROVAL)
+        if self.value() == "no":
+            return queryset.exclude(status=RunStatus.WAITING_FOR_APPROVAL)
+        return queryset
+
+
+class TenantFilter(admin.SimpleListFilter):
+    """The tenants of the runs this operator may see (their own only, when scoped)."""
+
+    title = "tenant"
+    parameter_name = "tenant"
+    LIMIT = 50
+
+    def lookups(self, request, model_admin):
+        tenants = (
+            model_admin.get_queryset(request)
+            .exclude(tenant_id=None)
+            .order_by("tenant_id")
+            .values_list("tenant_id", flat=True)
+            .distinct()[: self.LIMIT]
+        )
+        return [(tenant, tenant) for tenant in tenants]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(tenant_id=self.value()) if self.value() else queryset
+
+
+def short(value, length=8):
+    """The first characters of an id, the whole in a tooltip: an id needs no 36 columns."""
+    if value is None:
+        return "—"
+    text = str(value)
+    shown = text if len(text) <= length + 1 else f"{text[:length]}…"
+    return format_html('<span title="{}">{}</span>', text, shown)
+
+
 @admin.register(Run)
 class RunAdmin(ReadOnlyAdmin):
     tenant_path = "tenant_id"
     change_form_template = "scoria_django/admin/run_change_form.html"
-    list_display = (
-        "id",
-        "status",
-        "root_role_id",
-        "kind",
-        "session_id",
-        "actor_id",
-        "tenant_id",
-        "created_at",
-        "updated_at",
-        "evidence_link",
-    )
-    list_filter = ("status", "kind", "root_role_id", "created_at", "updated_at")
+    # Fits a 1280 px screen: short ids, a status badge, an age instead of two timestamps.
+    list_display = ("short_id", "status_badge", "kind", "session", "age", "evidence_link")
+    list_display_links = ("short_id",)
+    list_filter = ("status", AwaitingApprovalFilter, TenantFilter, "kind", "root_role_id")
     search_fields = ("id", "session_id", "actor_id", "thread_id")
     date_hierarchy = "created_at"
-    list_select_related = ("parent_run",)
+    ordering = ("-created_at", "-id")
     read_model = (*RUN_SUMMARY, *(spec for spec in RUN_DETAIL if spec.shape is Shape.JSON))
     storage_fields = ("step_timeout", "handlers")
+    LATEST_EVENTS = 10
+
+    class Media:
+        css = {"all": ("scoria_django/admin.css",)}
+
+    @admin.display(description="run", ordering="id")
+    def short_id(self, obj):
+        return short(obj.pk)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        return format_html(
+            '<span class="scoria-badge scoria-badge-{}">{}</span>',
+            obj.status,
+            str(obj.status).replace("_", " "),
+        )
+
+    @admin.display(description="session", ordering="session_id")
+    def session(self, obj):
+        return short(obj.session_id, 12)
+
+    @admin.display(description="age", ordering="created_at")
+    def age(self, obj):
+        return format_html('<span title="{}">{}</span>', obj.created_at, timesince(obj.created_at))
 
     @admin.display(boolean=True, description="awaiting approval")
     def awaiting_approval(self, obj):
@@ -152,8 +215,35 @@ class RunAdmin(ReadOnlyAdmin):
             self.admin_site.admin_view(self.evidence_view),
             name="scoria_django_run_evidence",
         )
-        # Before the defaults: their "<path:object_id>/" catch-all would shadow it.
-        return [evidence, *super().get_urls()]
+        retry = path(
+            "<path:object_id>/retry/",
+            self.admin_site.admin_view(self.retry_view),
+            name="scoria_django_run_retry",
+        )
+        # Before the defaults: their "<path:object_id>/" catch-all would shadow them.
+        return [evidence, retry, *super().get_urls()]
+
+    def retry_view(self, request, object_id):
+        """POST: retry a failed run (``resume_run``), for operators allowed to resume."""
+        change_url = reverse(
+            f"{self.admin_site.name}:scoria_django_run_change", args=[str(object_id)]
+        )
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm("scoria_django.resume_run"):
+            raise PermissionDenied
+        run = self.get_object(request, object_id)
+        if run is None:  # unknown, or another tenant's: the same answer
+            raise Http404("no such run")
+        try:
+            resumed = resume_run(run.pk, identity=Identity.from_request(request))
+        except ScoriaError as error:
+            self.message_user(
+                request, f"Not retried: {error.detail} ({error.code})", messages.ERROR
+            )
+        else:
+            self.message_user(request, f"Retried: the run is {resumed.status}.", messages.SUCCESS)
+        return HttpResponseRedirect(change_url)
 
     def evidence_view(self, request, object_id):
         site = self.admin_site.name
@@ -174,8 +264,31 @@ class RunAdmin(ReadOnlyAdmin):
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), "evidence_url": self.evidence_url(object_id)}
-        return super().change_view(request, object_id, form_url, extra_context)
+        run = self.get_object(request, object_id)
+        context = {"evidence_url": self.evidence_url(object_id)}
+        if run is not None:
+            context.update(
+                run_steps=list(
+                    Step.objects.filter(run_id=run.pk)
+                    .order_by("sequence")
+                    .values("id", "sequence", "kind", "role_id", "status", "attempt", "updated_at")
+                ),
+                latest_events=list(
+                    Event.objects.filter(run_id=run.pk)
+                    .order_by("-sequence")
+                    .values("sequence", "event_type", "actor_id", "created_at")[
+                        : self.LATEST_EVENTS
+                    ]
+                ),
+                can_retry=run.status == RunStatus.FAILED
+                and request.user.has_perm("scoria_django.resume_run"),
+                retry_url=reverse(
+                    f"{self.admin_site.name}:scoria_django_run_retry", args=[str(run.pk)]
+                ),
+            )
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), **context}
+        )
 
 
 @admin.register(Step)

@@ -86,6 +86,17 @@ class Settings:
         return getattr(settings, "SCORIA_TENANT_RESOLVER", None)
 
     @property
+    def MAX_STEPS_PER_RUN(self) -> int | None:
+        """A run that would hold more steps fails with ``step_limit_exceeded`` (None: no cap)."""
+        return getattr(settings, "SCORIA_MAX_STEPS_PER_RUN", 1000)
+
+    @property
+    def SESSION_CONCURRENCY(self) -> str:
+        """What a start does while its session has an active run: ``allow``, ``reject`` or
+        ``cancel_previous`` (overridable per call with ``on_busy=``)."""
+        return getattr(settings, "SCORIA_SESSION_CONCURRENCY", "allow")
+
+    @property
     def APPROVAL_POLICY(self) -> str:
         """Dotted path of ``callable(approval, identity) -> bool``: may this identity decide?"""
         return getattr(

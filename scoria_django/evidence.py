@@ -53,6 +53,7 @@ class StepRow:
     started_at: object
     completed_at: object
     payloads: tuple  # (label, pretty JSON) for each non-empty payload
+    traceback: str = ""  # the failed attempt's traceback, redacted
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +185,13 @@ def step_tree(steps):
     return ordered
 
 
+def traceback_of(error):
+    """The traceback a failed step's error keeps, redacted for display ("" if none)."""
+    if isinstance(error, dict) and isinstance(error.get("traceback"), str):
+        return redact_text(error["traceback"])
+    return ""
+
+
 def _step_rows(steps):
     sequence_of = {step["id"]: step["sequence"] for step in steps}
     return tuple(
@@ -202,6 +210,7 @@ def _step_rows(steps):
             started_at=step["started_at"],
             completed_at=step["completed_at"],
             payloads=_payloads(step, _STEP_PAYLOADS),
+            traceback=traceback_of(step["error"]),
         )
         for step, depth in step_tree(steps)
     )

@@ -201,6 +201,14 @@ class ApprovalNotAllowed(ScoriaPermissionDenied):
     code = "approval_not_allowed"
 
 
+class IdempotencyKeyReused(ScoriaConflict):
+    code = "idempotency_key_reused"
+
+
+class SessionBusy(ScoriaConflict):
+    code = "session_busy"
+
+
 class ConcurrentUpdate(ScoriaConflict):
     """Another transaction changed the run between our read and our write."""
 

@@ -6,7 +6,8 @@ Only the verbs in ``managers.py`` (and the runtime built on them) assign ``statu
 import uuid
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
 
 from .managers import ApprovalQuerySet, EventManager, RunManager, StepManager
 from .states import RUN_TERMINAL, STEP_TERMINAL, ApprovalStatus, OnExpiry, RunStatus, StepStatus
@@ -34,6 +35,12 @@ class Run(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     handlers = models.JSONField(default=dict, blank=True)
     step_timeout = models.FloatField(null=True, blank=True)
+    # Execution policies (docs/policies.md): the start's idempotency key and what it was
+    # asked for (a repeat must match), and the run's rails.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    idempotency_fingerprint = models.CharField(max_length=64, null=True, blank=True)
+    max_steps = models.PositiveIntegerField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
     # Counters kept on the locked run row: the next Event / Step sequence is one more.
     last_event_sequence = models.PositiveIntegerField(default=0)
     last_step_sequence = models.PositiveIntegerField(default=0)
@@ -68,6 +75,13 @@ class Run(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=RunStatus.values), name="scoria_run_status_valid"
             ),
+            # One run per idempotency key and tenant ("no tenant" counts as one tenant).
+            models.UniqueConstraint(
+                Coalesce("tenant_id", Value("")),
+                "idempotency_key",
+                condition=Q(idempotency_key__isnull=False),
+                name="scoria_run_idempotency_key",
+            ),
         ]
 
     def __str__(self):
@@ -99,6 +113,10 @@ class Step(models.Model):
     cancel_reason = models.JSONField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     approval_request = models.JSONField(null=True, blank=True)
+    # A queued step is never claimed before this (a retry's backoff, a timer).
+    not_before = models.DateTimeField(null=True, blank=True)
+    # The trace (W3C headers) of the request that queued or resumed it (docs/observability.md).
+    trace_context = models.JSONField(null=True, blank=True)
     # Set by resume_run: {"mode": "approval" | "retry", "actor_id", "input", "approval"?}.
     resumed_with = models.JSONField(null=True, blank=True)
     # The claim: a fresh token per claim, and a lease measured on the database clock.
@@ -130,6 +148,12 @@ class Step(models.Model):
                 fields=["status", "lease_expires_at", "updated_at"],
                 condition=Q(status__in=[StepStatus.QUEUED, StepStatus.RUNNING]),
                 name="scoria_step_runnable",
+            ),
+            # Due timers: queued steps by the time they become runnable.
+            models.Index(
+                fields=["not_before"],
+                condition=Q(status=StepStatus.QUEUED, not_before__isnull=False),
+                name="scoria_step_due",
             ),
         ]
 

@@ -44,6 +44,12 @@ class Handoff:
 
 
 @dataclass(frozen=True, slots=True)
+class RetryLater:
+    delay: float | datetime.timedelta
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Fail:
     reason: str
     details: dict[str, Any] = field(default_factory=dict)
@@ -138,6 +144,12 @@ def handoff(
         # A bare string stays a string so validation rejects it instead of splitting it.
         capability_tags if isinstance(capability_tags, str) else tuple(capability_tags or ()),
     )
+
+
+def retry_later(delay: float | datetime.timedelta, reason: str | None = None) -> RetryLater:
+    """Run this step again after ``delay`` seconds (a poll of an external system); counts
+    against the ``max_attempts`` of the handler's retry policy when it has one."""
+    return RetryLater(delay, reason)
 
 
 def fail(reason: str, **details: Any) -> Fail:

@@ -108,6 +108,9 @@ STEP_TRANSITIONS = _table(
     Transition("cancel", _STEP_ACTIVE, StepStatus.CANCELLED),
     # Its lease expired (the worker vanished): recovery queues it again.
     Transition("requeue", frozenset({StepStatus.RUNNING}), StepStatus.QUEUED),
+    # Its handler failed with a retryable error, or asked to be retried later: queued
+    # again with attempt + 1, not claimed before ``not_before``.
+    Transition("reschedule", frozenset({StepStatus.RUNNING}), StepStatus.QUEUED),
     # An approval was decided: the same step runs again.
     Transition("resume", frozenset({StepStatus.WAITING_FOR_APPROVAL}), StepStatus.QUEUED),
     Transition("retry", frozenset({StepStatus.FAILED}), StepStatus.QUEUED),

@@ -212,3 +212,18 @@ def blank_failure(ctx):
 
 def payload_echo(ctx):
     return {"payload": ctx.payload, "metadata_keys": sorted(ctx.metadata)}
+
+
+def leaky_raiser(ctx):
+    """An exception whose message carries credentials, from deep in a call stack."""
+
+    def connect(depth):
+        if depth:
+            return connect(depth - 1)
+        padding = "x" * (ctx.input or {}).get("pad", 0)
+        raise ConnectionError(
+            f"cannot reach the model {padding} with Bearer abc.def.ghi "
+            "and key sk-proj-0123456789abcdef"
+        )
+
+    return connect((ctx.input or {}).get("depth", 3))

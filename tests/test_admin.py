@@ -270,3 +270,76 @@ def test_approval_change_page_is_read_only_and_redacted(superuser_client):
     superuser_client.post(url, {"status": "approved"})
     approval.refresh_from_db()
     assert approval.status == "pending"
+
+
+# -- the run list fits, the run page shows its steps and events, failed runs retry --------
+
+
+def test_the_run_list_shows_short_ids_a_status_badge_and_an_age(superuser_client):
+    run = RunFactory(status=RunStatus.WAITING_FOR_APPROVAL, session_id="session-" + "x" * 40)
+    rows = result_list(superuser_client.get(changelist(Run)))
+    assert f'title="{run.pk}"' in rows and str(run.pk)[:8] in rows
+    assert 'class="scoria-badge scoria-badge-waiting_for_approval"' in rows
+    assert "session-xxxx…" in rows
+    headers = re.findall(r'<th scope="col"[^>]*>.*?<a [^>]*>([^<]+)</a>', rows, re.S)
+    assert headers == ["Run", "Status", "Kind", "Session", "Age", "Evidence"]
+
+
+def test_the_awaiting_approval_and_tenant_filters(superuser_client):
+    waiting = RunFactory(status=RunStatus.WAITING_FOR_APPROVAL, tenant_id="acme")
+    done = RunFactory(
+        status=RunStatus.COMPLETED, tenant_id="globex", completed_at=waiting.created_at
+    )
+    awaiting = superuser_client.get(changelist(Run) + "?awaiting=yes")
+    assert listed_run_ids(awaiting) == {str(waiting.pk)}
+    not_awaiting = superuser_client.get(changelist(Run) + "?awaiting=no")
+    assert listed_run_ids(not_awaiting) == {str(done.pk)}
+    by_tenant = superuser_client.get(changelist(Run) + "?tenant=globex")
+    assert listed_run_ids(by_tenant) == {str(done.pk)}
+    assert "?tenant=acme" in by_tenant.content.decode()
+
+
+def test_the_run_page_shows_its_steps_and_latest_events_with_the_evidence_link(
+    superuser_client,
+):
+    run = RunFactory()
+    step = StepFactory(run=run, kind="draft", status=StepStatus.RUNNING)
+    for sequence in range(1, 15):
+        EventFactory(run=run, step=step, sequence=sequence, event_type=f"event_{sequence}")
+    page = superuser_client.get(reverse("admin:scoria_django_run_change", args=[run.pk]))
+    html = page.content.decode()
+    assert 'id="scoria-run-steps"' in html and "<code>draft</code>" in html
+    events = html.split('id="scoria-run-events"')[1]
+    assert "event_14" in events and "event_5" in events and "event_4<" not in events
+    assert reverse("admin:scoria_django_run_evidence", args=[run.pk]) in events
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_run_has_a_retry_button_that_retries_it(client):
+    import scoria_django as scoria
+    from tests import runtime_handlers
+
+    runtime_handlers.reset()
+    waiting = scoria.start_run(
+        None,
+        initial_step={"kind": "gate", "role_id": "executor"},
+        handlers={"gate": runtime_handlers.fail_once_then_probe},
+    )
+    failed = scoria.resume_run(waiting.run_id)  # its first approved run fails
+    assert failed.status == "failed"
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_run"))
+    client.force_login(viewer)
+    page = reverse("admin:scoria_django_run_change", args=[failed.run_id])
+    retry = reverse("admin:scoria_django_run_retry", args=[failed.run_id])
+    assert 'id="scoria-retry"' not in client.get(page).content.decode()
+    assert client.post(retry).status_code == 403
+    viewer.user_permissions.add(Permission.objects.get(codename="resume_run"))
+    assert 'id="scoria-retry"' in client.get(page).content.decode()
+    assert client.get(retry).status_code == 405
+    response = client.post(retry, follow=True)
+    assert "Retried: the run is" in response.content.decode()
+    assert Run.objects.get(pk=failed.run_id).status != "failed"
+    # A second retry of a run that is no longer failed is refused with its code.
+    again = client.post(retry, follow=True).content.decode()
+    assert "not_resumable" in again

@@ -454,3 +454,21 @@ def test_resume_retries_a_failed_run(who, settings):
     [step] = client.get(f"{API}runs/{failed['run_id']}/steps/").json()["results"]
     assert (step["attempt"], step["status"]) == (2, "failed")
     assert Run.objects.count() == 1
+
+
+@pytest.mark.parametrize(("path", "body"), [("runs/", START), ("handoffs/", HANDOFF)])
+def test_the_idempotency_key_header_answers_201_then_200_with_the_same_run(who, path, body):
+    client = client_for(who.member)
+    first = client.post(API + path, body, format="json", HTTP_IDEMPOTENCY_KEY="order-1")
+    again = client.post(API + path, body, format="json", HTTP_IDEMPOTENCY_KEY="order-1")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["run_id"] == first.json()["run_id"]
+    assert Run.objects.count() == 1
+    changed = json.loads(json.dumps(body))
+    changed["metadata"] = {"other": True}
+    reused = client.post(API + path, changed, format="json", HTTP_IDEMPOTENCY_KEY="order-1")
+    assert reused.status_code == 409
+    assert reused.json()["code"] == "idempotency_key_reused"
+    blank = client.post(API + path, body, format="json", HTTP_IDEMPOTENCY_KEY=" ")
+    assert blank.status_code == 400
+    assert blank.json()["field"] == "idempotency_key"

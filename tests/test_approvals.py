@@ -281,7 +281,7 @@ def test_expiry_reject_runs_the_step_with_decision_expired():
     _expire_now(waiting.run_id)
     report = recover()
     assert len(report.expired) == 1
-    assert report.summary().endswith("expired=1")
+    assert report.summary().endswith("expired=1 overdue=0")
     assert Run.objects.get(pk=waiting.run_id).status == "completed"
     output = output_of(waiting.run_id)
     assert (output["decision"], output["decided_by"], output["sent"]) == ("expired", None, False)

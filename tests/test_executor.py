@@ -174,15 +174,18 @@ def test_fail_records_the_reason_and_details_and_fails_the_run():
     assert event_types(summary)[-2:] == ["step_failed", "run_failed"]
 
 
-def test_a_raising_handler_records_type_and_message_never_locals():
+def test_a_raising_handler_records_type_message_and_traceback_never_locals():
     summary = start(runtime_handlers.secret_raiser)
     assert summary.status == "failed"
     error = only_step(summary).error
-    assert error == {
+    assert {key: error[key] for key in ("reason", "type", "message")} == {
         "reason": "exception",
         "type": "builtins.PermissionError",
         "message": "upstream refused 19-char key",
     }
+    assert error["traceback"].startswith("Traceback (most recent call last):")
+    assert "in secret_raiser" in error["traceback"]
+    assert error["traceback"].rstrip().endswith("PermissionError: upstream refused 19-char key")
     stored = str(list(Event.objects.values_list("payload", flat=True))) + str(error)
     assert "sk-live-do-not-leak" not in stored
 

@@ -158,7 +158,7 @@ def test_a_process_that_dies_after_the_start_commit_leaves_a_lease_recovery_take
     Step.objects.filter(pk=step.pk).update(
         lease_expires_at=timezone.now() - datetime.timedelta(minutes=1)
     )
-    assert recover().summary() == "requeued=1 failed=0 reenqueued=0 expired=0"
+    assert recover().summary() == "requeued=1 failed=0 reenqueued=0 expired=0 overdue=0"
     assert scoria.get_run(summary.run_id).status == "completed"
     assert Step.objects.get(pk=step.pk).attempt == 2
     assert len(handlers.CALLS) == 1

@@ -70,7 +70,7 @@ def test_an_expired_claim_is_requeued_with_the_next_attempt_and_enqueued_once():
     summary = queued_run()
     crash(summary)
     report = recover()
-    assert report.summary() == "requeued=1 failed=0 reenqueued=0 expired=0"
+    assert report.summary() == "requeued=1 failed=0 reenqueued=0 expired=0 overdue=0"
     step = step_of(summary)
     assert (step.status, step.attempt, step.claim_token, step.lease_expires_at) == (
         "queued",
@@ -96,11 +96,11 @@ def test_after_max_attempts_lost_claims_the_step_and_run_fail_with_lease_expired
     summary = queued_run()
     for attempt in (1, 2):
         crash(summary)
-        assert recover().summary() == "requeued=1 failed=0 reenqueued=0 expired=0"
+        assert recover().summary() == "requeued=1 failed=0 reenqueued=0 expired=0 overdue=0"
         assert step_of(summary).attempt == attempt + 1
     crash(summary)
     report = recover()
-    assert report.summary() == "requeued=0 failed=1 reenqueued=0 expired=0"
+    assert report.summary() == "requeued=0 failed=1 reenqueued=0 expired=0 overdue=0"
     step = step_of(summary)
     assert (step.status, step.error) == ("failed", {"reason": "lease_expired", "attempt": 3})
     run = scoria.get_run(summary.run_id)
@@ -113,7 +113,7 @@ def test_after_max_attempts_lost_claims_the_step_and_run_fail_with_lease_expired
 def test_max_attempts_is_a_setting():
     summary = queued_run()
     crash(summary)
-    assert recover().summary() == "requeued=0 failed=1 reenqueued=0 expired=0"
+    assert recover().summary() == "requeued=0 failed=1 reenqueued=0 expired=0 overdue=0"
 
 
 @override_settings(SCORIA_MAX_ATTEMPTS=2)
@@ -127,7 +127,7 @@ def test_a_retry_after_lease_expired_gets_a_fresh_budget():
     scoria.resume_run(summary.run_id)
     assert step_of(summary).attempt == 3
     crash(summary)
-    assert recover().summary() == "requeued=1 failed=0 reenqueued=0 expired=0"
+    assert recover().summary() == "requeued=1 failed=0 reenqueued=0 expired=0 overdue=0"
 
 
 def test_live_leases_and_host_driven_steps_are_left_alone():
@@ -169,7 +169,7 @@ def test_a_forgotten_queued_step_is_enqueued_again_once():
         updated_at=timezone.now() - datetime.timedelta(minutes=5)
     )
     report = recover()
-    assert report.summary() == "requeued=0 failed=0 reenqueued=1 expired=0"
+    assert report.summary() == "requeued=0 failed=0 reenqueued=1 expired=0 overdue=0"
     assert enqueued() == [(summary.run_id, summary.current_step_id)]
     assert recover().actions == []  # touched: not stale any more
     assert step_of(summary).status == "queued"
@@ -193,7 +193,7 @@ def test_dry_run_reports_and_changes_nothing():
     crash(summary)
     before = event_types(summary)
     report = recover(dry_run=True)
-    assert report.summary() == "dry run: requeued=1 failed=0 reenqueued=0 expired=0"
+    assert report.summary() == "dry run: requeued=1 failed=0 reenqueued=0 expired=0 overdue=0"
     assert report.actions[0].describe(dry_run=True).startswith("would requeue step")
     assert step_of(summary).status == "running"
     assert event_types(summary) == before
@@ -213,13 +213,16 @@ def test_the_command_prints_what_it_did():
     assert lines[0] == (
         f"requeued step {summary.current_step_id} (counting, attempt 2) of run {summary.run_id}"
     )
-    assert lines[1] == "scoria_recover: requeued=1 failed=0 reenqueued=0 expired=0"
+    assert lines[1] == "scoria_recover: requeued=1 failed=0 reenqueued=0 expired=0 overdue=0"
 
 
 def test_the_command_loops_with_an_interval():
     out = StringIO()
     call_command("scoria_recover", "--interval", "0.01", "--max-loops", "3", stdout=out)
-    assert out.getvalue().count("scoria_recover: requeued=0 failed=0 reenqueued=0 expired=0") == 3
+    assert (
+        out.getvalue().count("scoria_recover: requeued=0 failed=0 reenqueued=0 expired=0 overdue=0")
+        == 3
+    )
 
 
 @pytest.mark.django_db  # nothing to commit

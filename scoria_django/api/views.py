@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.metadata import BaseMetadata
@@ -27,7 +27,7 @@ from ..records import SUMMARY_VALUES, approval_row, event_row, step_row
 from ..runtime.approvals import approve, get_approval, reject
 from ..runtime.control import cancel_run, resume_run
 from ..runtime.reads import get_run, get_run_detail
-from ..runtime.start import start_handoff_run, start_run
+from ..runtime.start import start_handoff_run_reporting, start_run_reporting
 from .exceptions import exception_handler
 from .filters import ApprovalFilterSet, RunFilterSet, StrictFilterBackend
 from .inputs import (
@@ -54,6 +54,28 @@ from .serializers import (
 
 READ_ERRORS = (400, 401, 403, 404)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415)
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Start at most once per key (per tenant): a repeat answers 200 with the same run; "
+        "the key with a different request is 409 idempotency_key_reused."
+    ),
+)
+
+
+def idempotency_key(request):
+    """The ``Idempotency-Key`` header, or None when absent (a blank one is refused)."""
+    return request.headers.get("Idempotency-Key")
+
+
+def started_response(started):
+    code = status.HTTP_201_CREATED if started.created else status.HTTP_200_OK
+    return summary_response(started.summary, code)
+
+
 RUN_ID = OpenApiParameter(
     "run_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The run's id.", required=True
 )
@@ -127,13 +149,21 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
     @extend_schema(
         summary="Start a run",
         request=StartRunInput,
-        responses={201: RunSummarySerializer, **error_responses(*WRITE_ERRORS)},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: RunSummarySerializer,
+            200: OpenApiResponse(
+                RunSummarySerializer, description="The run an earlier request with this key started"
+            ),
+            **error_responses(*WRITE_ERRORS),
+        },
     )
     def create(self, request):
         data = self.validated(StartRunInput)
         step = data["initial_step"]
-        summary = start_run(
+        started = start_run_reporting(
             request_identity(request),
+            idempotency_key=idempotency_key(request),
             root_role_id=data["root_role_id"],
             initial_step={
                 "kind": step["kind"],
@@ -143,7 +173,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
             input=data.get("input"),
             metadata=data.get("metadata"),
         )
-        return summary_response(summary, status.HTTP_201_CREATED)
+        return started_response(started)
 
     @extend_schema(
         summary="Get a run's detail (steps, events, handoffs, delegated evidence)",
@@ -357,13 +387,21 @@ class HandoffViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         summary="Start a handoff run",
         description="A run whose first step hands a bounded, validated context to another role.",
         request=StartHandoffInput,
-        responses={201: RunSummarySerializer, **error_responses(*WRITE_ERRORS)},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: RunSummarySerializer,
+            200: OpenApiResponse(
+                RunSummarySerializer, description="The run an earlier request with this key started"
+            ),
+            **error_responses(*WRITE_ERRORS),
+        },
     )
     def create(self, request):
         data = self.validated(StartHandoffInput)
-        summary = start_handoff_run(
+        started = start_handoff_run_reporting(
             request_identity(request),
             data["delegated_role_id"],
+            idempotency_key=idempotency_key(request),
             root_role_id=data["root_role_id"],
             delegated_kind=data["delegated_kind"],
             handoff_input=data["handoff_input"],
@@ -371,7 +409,7 @@ class HandoffViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
             capability_tags=data.get("capability_tags", ()),
             metadata=data.get("metadata"),
         )
-        return summary_response(summary, status.HTTP_201_CREATED)
+        return started_response(started)
 
 
 class SessionRunsView(ScoriaAPIMixin, generics.GenericAPIView):

@@ -6,7 +6,7 @@ import json
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from ..evidence import step_tree
+from ..evidence import step_tree, traceback_of
 from ..redaction import redact
 
 # The step-row payloads a step line is followed by: what the step asked and ended with
@@ -75,7 +75,13 @@ def detail_lines(detail):
         )
         for name in STEP_OUTCOMES:
             if step[name] is not None:
-                lines.append(f"{indent}    {name.replace('_', ' ')}: {compact(step[name])}")
+                shown = step[name]
+                if name == "error" and isinstance(shown, dict) and "traceback" in shown:
+                    shown = {key: value for key, value in shown.items() if key != "traceback"}
+                lines.append(f"{indent}    {name.replace('_', ' ')}: {compact(shown)}")
+        if trace := traceback_of(step["error"]):
+            lines.append(f"{indent}    traceback:")
+            lines += [f"{indent}      {line}" for line in trace.rstrip().splitlines()]
     lines += ["", f"Delegated evidence ({len(detail.delegated_handoffs)}):"]
     if not detail.delegated_handoffs:
         lines.append("  No delegated handoffs recorded.")

@@ -72,6 +72,13 @@ class StepContext:
         """Stable across retries of the same step: key external side effects on it."""
         return f"{self._claim.run.pk}:{self._claim.step.pk}"
 
+    @property
+    def cancelled(self):
+        """True once the step's claim is gone (its run was cancelled, or recovery gave it to
+        another worker): stop, the result will be discarded. Updated at every lease
+        renewal and by ``heartbeat()``."""
+        return self._claim.lost
+
     def heartbeat(self):
         """Renew the lease; False means the claim was lost and the result will be discarded."""
         return self._claim.renew()

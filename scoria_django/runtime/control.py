@@ -4,6 +4,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from django.db import transaction
+
 from .. import transitions
 from ..exceptions import InvalidRunId, NotResumable
 from ..identity import Identity
@@ -102,6 +104,36 @@ def cancel_run(
     pk = _run_pk(run_id)
     actor_id = make_identity(identity).actor_id
     check_json(reason, field="reason")
-    with transitions.locked_run(pk) as journal:
-        transitions.finish_run(journal, "cancel", reason, actor_id=actor_id)
+    with transaction.atomic(using=transitions.db_alias()):
+        with transitions.locked_run(pk) as journal:
+            transitions.finish_run(journal, "cancel", reason, actor_id=actor_id)
+        cancel_children(pk, actor_id)
     return get_run(pk)
+
+
+def cancel_tree(run_id, reason: Any, actor_id: str | None) -> None:
+    """Cancel ``run_id`` if it is still active, and its child runs recursively, in the
+    caller's transaction."""
+    from ..states import RUN_ACTIVE
+
+    with transitions.locked_run(run_id) as journal:
+        if journal.run.status in RUN_ACTIVE:
+            transitions.finish_run(journal, "cancel", reason, actor_id=actor_id)
+    cancel_children(run_id, actor_id)
+
+
+def cancel_children(parent_id, actor_id: str | None) -> None:
+    """Every active descendant of ``parent_id`` is cancelled (reason ``parent_cancelled``)."""
+    from ..models import Run
+    from ..states import RUN_ACTIVE
+
+    runs = Run.objects.using(transitions.db_alias())
+    frontier = [parent_id]
+    while frontier:
+        children = list(runs.filter(parent_run_id__in=frontier).values_list("id", "parent_run_id"))
+        for child_id, parent in children:
+            with transitions.locked_run(child_id) as journal:
+                if journal.run.status in RUN_ACTIVE:
+                    reason = {"reason": "parent_cancelled", "parent_run_id": str(parent)}
+                    transitions.finish_run(journal, "cancel", reason, actor_id=actor_id)
+        frontier = [child_id for child_id, _ in children]

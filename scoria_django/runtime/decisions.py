@@ -1,6 +1,7 @@
 """Turn what a handler returned (or raised) into a decision about its step. Pure: no I/O."""
 
 import datetime
+import traceback
 from dataclasses import dataclass, field
 
 from django.utils import timezone
@@ -9,6 +10,7 @@ from .. import outcomes
 from ..exceptions import ScoriaError
 from ..names import MAX_KIND_LENGTH, is_name
 from ..payloads import check_json
+from ..redaction import redact_text
 from ..states import OnExpiry
 from .handoffs import check_delegated_role_id, delegation
 
@@ -36,6 +38,15 @@ class Failed:
     error: dict
 
 
+@dataclass(frozen=True)
+class Retry:
+    """Run the same step again after ``delay`` seconds (a retry policy or ``retry_later``)."""
+
+    delay: float
+    reason: str | None = None
+    error: dict | None = None
+
+
 def _class_path(cls):
     return f"{cls.__module__}.{cls.__qualname__}"
 
@@ -51,13 +62,31 @@ def _not_json(exc):
     return Failed({"reason": reason, "detail": clean_text(exc.detail)})
 
 
+MAX_TRACEBACK = 8000  # characters kept of a traceback: its end, where the error is
+
+
 def exception_error(exc, reason="exception"):
-    """Type and message only: never the traceback's frames or local variables."""
+    """Type, message and a redacted, size-capped traceback (frames only: never local
+    variables), for the operators who read the step's evidence."""
     try:
         message = clean_text(exc)
     except Exception:  # noqa: BLE001 - a broken __str__ must not hide the failure
         message = ""
-    return {"reason": reason, "type": _class_path(type(exc)), "message": message}
+    error = {"reason": reason, "type": _class_path(type(exc)), "message": redact_text(message)}
+    if exc.__traceback__ is not None:
+        error["traceback"] = traceback_text(exc)
+    return error
+
+
+def traceback_text(exc):
+    try:
+        text = "".join(traceback.format_exception(exc))
+    except Exception:  # noqa: BLE001 - a broken exception still fails its step
+        return ""
+    text = redact_text(clean_text(text, limit=len(text)))
+    if len(text) > MAX_TRACEBACK:
+        text = "...\n" + text[-MAX_TRACEBACK:]
+    return text
 
 
 def decide(result):
@@ -69,6 +98,8 @@ def decide(result):
                 raise ScoriaError("fail() needs a non-blank reason", code="invalid_outcome")
             error = {**result.details, "reason": result.reason}
             return Failed(check_json(error, field="error"))
+        if isinstance(result, outcomes.RetryLater):
+            return _retry_later(result)
         if isinstance(result, outcomes.WaitForApproval):
             return _waiting(result)
         if isinstance(result, outcomes.Handoff):
@@ -78,6 +109,25 @@ def decide(result):
         return Completed(_output(result))
     except ScoriaError as exc:
         return _not_json(exc)
+
+
+MAX_DELAY = 366 * 24 * 3600  # a year: longer is a mistake, not a timer
+
+
+def _delay(value, where):
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_DELAY:
+        raise ScoriaError(
+            f"{where} must be a number of seconds between 0 and {MAX_DELAY}", code="invalid_outcome"
+        )
+    return float(value)
+
+
+def _retry_later(result):
+    if result.reason is not None and not isinstance(result.reason, str):
+        raise ScoriaError("retry_later's reason must be a string", code="invalid_outcome")
+    return Retry(_delay(result.delay, "retry_later's delay"), reason=result.reason or "retry_later")
 
 
 def _output(value):
@@ -180,17 +230,27 @@ def _next_steps(specs):
             raise ScoriaError(
                 f"next_steps[{index}].role_id must be a non-blank string", code="invalid_outcome"
             )
-        unknown = set(spec) - {"kind", "role_id", "input"}
+        unknown = set(spec) - {"kind", "role_id", "input", "delay", "not_before"}
         if unknown:
             raise ScoriaError(
                 f"next_steps[{index}] has unsupported keys {sorted(unknown)}",
                 code="invalid_outcome",
             )
+        not_before = spec.get("not_before")
+        if not_before is not None and (
+            not isinstance(not_before, datetime.datetime) or timezone.is_naive(not_before)
+        ):
+            raise ScoriaError(
+                f"next_steps[{index}].not_before must be an aware datetime", code="invalid_outcome"
+            )
+        delay = spec.get("delay")
         steps.append(
             {
                 "kind": kind,
                 "role_id": role_id,
                 "input": check_json(spec.get("input"), field=f"next_steps[{index}].input"),
+                "delay": None if delay is None else _delay(delay, f"next_steps[{index}].delay"),
+                "not_before": not_before,
             }
         )
     return steps

@@ -10,6 +10,7 @@ a step runnable claims it too and this process runs it right after commit
 (``run_after_commit``): the same steps, one transaction fewer.
 """
 
+import datetime
 import functools
 import json
 import logging
@@ -20,19 +21,22 @@ import time
 from django.db import close_old_connections, connections
 from django.db.models import JSONField
 
-from .. import transitions
+from .. import tracing, transitions
 from ..exceptions import NotFound
 from ..ids import parse_uuid
+from ..policies import retry_policy_of, timeout_of
 from ..states import RunStatus, StepStatus
 from ..transitions import locked_run
 from .backends import backend_runs_inline
 from .context import StepContext
-from .decisions import Completed, Failed, Waiting, decide, exception_error
+from .decisions import Completed, Failed, Retry, Waiting, decide, exception_error
 from .handlers import handler_path, load_handler
 from .handoffs import record_handoff
 from .leases import Claim, lease_seconds, retry_on_contention
 
 logger = logging.getLogger(__name__)
+# Handler failures go to the runtime's logger, with their traceback.
+handler_logger = logging.getLogger("scoria_django.runtime")
 
 TIMED_OUT = object()
 
@@ -58,8 +62,12 @@ def run_claimed(claim):
                 break
             if worker is None or worker.abandoned:
                 worker = _HandlerThread()
-            result = invoke(claim, worker)
-            claim = record_outcome(claim, result)
+            # The step's trace (the request that queued or resumed it) continues here.
+            with tracing.continued(claim.step.trace_context):
+                with tracing.span("scoria.handler", **_span_attributes(claim)):
+                    result = invoke(claim, worker)
+                with tracing.span("scoria.outcome", **_span_attributes(claim)):
+                    claim = record_outcome(claim, result)
     finally:
         if worker is not None and not worker.abandoned:
             worker.stop()
@@ -81,9 +89,26 @@ def claim_step(run_id, step_id):
             path = handler_path(run.handlers, step.kind)
             if path is None:
                 return None
+            if past_deadline(journal):
+                return None
+            if step.not_before is not None and step.not_before > journal.now:
+                # Delivered early (clock skew, or a backend that ran it at once): wake it
+                # again when due; recovery does so on backends that cannot defer.
+                journal.wake(step.pk, not_before=step.not_before)
+                return None
             return _claim_queued(journal, step, path)
     except NotFound:
         return None
+
+
+def past_deadline(journal):
+    """A run past its ``deadline`` fails (``deadline_exceeded``) instead of going on."""
+    deadline = journal.run.deadline
+    if deadline is None or journal.now <= deadline:
+        return False
+    error = {"reason": "deadline_exceeded", "deadline": deadline.isoformat()}
+    transitions.fail_run_if_active(journal, error)
+    return True
 
 
 def run_after_commit(journal, step, path):
@@ -93,6 +118,9 @@ def run_after_commit(journal, step, path):
     is claimed here and run by this process after commit; the task round trip would
     only claim it in a transaction of its own. Otherwise its task is enqueued.
     """
+    if step.not_before is not None and step.not_before > journal.now:
+        journal.wake(step.pk, not_before=step.not_before)  # a timer: never claimed early
+        return
     if journal.inline_claim is None and journal.outermost and backend_runs_inline():
         adding = step._state.adding
         claim = _claim_new(journal, step, path) if adding else _claim_queued(journal, step, path)
@@ -126,9 +154,18 @@ def _json_fields(model):
     return [field for field in model._meta.concrete_fields if isinstance(field, JSONField)]
 
 
+def _span_attributes(claim):
+    step = claim.step
+    return {"run_id": claim.run.pk, "step_id": step.pk, "kind": step.kind, "attempt": step.attempt}
+
+
 def _claim_queued(journal, step, path):
     """Claim a stored queued step in this transaction, or None if it is not queued."""
-    token = transitions.claim_queued_step(journal, step, lease_seconds())
+    with (
+        tracing.continued(step.trace_context),
+        tracing.span("scoria.claim", run_id=journal.run.pk, step_id=step.pk, kind=step.kind),
+    ):
+        token = transitions.claim_queued_step(journal, step, lease_seconds())
     if token is None:
         return None
     return Claim(run=journal.run, step=step, token=token, handler_path=path, origin=journal)
@@ -136,7 +173,8 @@ def _claim_queued(journal, step, path):
 
 def _claim_new(journal, step, path):
     """A step this transaction adds is inserted already claimed."""
-    token = transitions.claim_new_step(journal, step, lease_seconds())
+    with tracing.span("scoria.claim", run_id=journal.run.pk, step_id=step.pk, kind=step.kind):
+        token = transitions.claim_new_step(journal, step, lease_seconds())
     return Claim(run=journal.run, step=step, token=token, handler_path=path, origin=journal)
 
 
@@ -150,9 +188,10 @@ class _HandlerCall:
         self.abandoned = False
         self.result = None
 
-    def run(self, handler, ctx):
+    def run(self, handler, ctx, trace_context=None):
         try:
-            outcome = handler(ctx)
+            with tracing.attached(trace_context):  # spans the handler makes join its trace
+                outcome = handler(ctx)
         except BaseException as exc:  # noqa: BLE001 - a handler's failure is data
             outcome = exc
         with self.lock:
@@ -189,7 +228,7 @@ class _HandlerThread:
 
     def submit(self, call, handler, ctx):
         self._thread.name = f"scoria-step-{call.claim.step.pk}"
-        self._calls.put((call, handler, ctx))
+        self._calls.put((call, handler, ctx, tracing.current()))
 
     def stop(self):
         self._calls.put(None)
@@ -197,8 +236,8 @@ class _HandlerThread:
     def _loop(self):
         try:
             while (item := self._calls.get()) is not None:
-                call, handler, ctx = item
-                call.run(handler, ctx)
+                call, handler, ctx, trace_context = item
+                call.run(handler, ctx, trace_context)
                 if call.abandoned:
                     return
         finally:
@@ -214,10 +253,11 @@ def invoke(claim, worker=None):
         handler = load_handler(claim.handler_path)
     except ImportError as exc:
         return _MissingHandler(exc)
+    claim.extra["handler"] = handler
     own = worker is None
     worker = _HandlerThread() if own else worker
     call = _HandlerCall(claim)
-    timeout = claim.run.step_timeout or scoria_settings.STEP_TIMEOUT
+    timeout = step_timeout(claim)
     renew_every = max(scoria_settings.LEASE_SECONDS / 3, 0.05)
     deadline = time.monotonic() + timeout
     worker.submit(call, handler, StepContext(claim))
@@ -228,24 +268,44 @@ def invoke(claim, worker=None):
                     worker.abandoned = True
                     return TIMED_OUT
                 break
-            claim.renew()
+            if not claim.renew():
+                logger.info("claim lost while its handler runs step=%s", claim.step.pk)
         return call.result
     finally:
         if own:
             worker.stop()
 
 
-def record_outcome(claim, result):
-    """Write the handler's outcome if the claim still holds; return the next claim, if any."""
+def step_timeout(claim):
+    """The run's own timeout, else the handler's (``@scoria.handler(timeout=)``), else
+    ``SCORIA_STEP_TIMEOUT``."""
     from ..conf import scoria_settings
 
+    return (
+        claim.run.step_timeout
+        or timeout_of(claim.extra.get("handler"))
+        or scoria_settings.STEP_TIMEOUT
+    )
+
+
+def record_outcome(claim, result):
+    """Write the handler's outcome if the claim still holds; return the next claim, if any."""
     if result is TIMED_OUT:
-        timeout = claim.run.step_timeout or scoria_settings.STEP_TIMEOUT
-        decision = Failed({"reason": "timeout", "timeout_seconds": timeout})
+        error = {"reason": "timeout", "timeout_seconds": step_timeout(claim)}
+        decision = with_retry_policy(claim, Failed(error), TimeoutError())
     elif isinstance(result, _MissingHandler):
         decision = Failed(exception_error(result.error, reason="handler_not_found"))
     else:
-        decision = decide(result)
+        if isinstance(result, BaseException):
+            handler_logger.error(
+                "handler raised run=%s step=%s kind=%s attempt=%s",
+                claim.run.pk,
+                claim.step.pk,
+                claim.step.kind,
+                claim.step.attempt,
+                exc_info=(type(result), result, result.__traceback__),
+            )
+        decision = with_retry_policy(claim, decide(result), result)
     next_claim = None
     try:
         with locked_run(claim.run.pk) as journal:
@@ -264,6 +324,31 @@ def record_outcome(claim, result):
     return next_claim
 
 
+def with_retry_policy(claim, decision, result):
+    """Apply the handler's ``RetryPolicy``: a matching exception with attempts left, or a
+    ``retry_later``, becomes a ``Retry``; one past the budget fails with
+    ``retries_exhausted``."""
+    policy = retry_policy_of(claim.extra.get("handler"))
+    attempt = claim.step.attempt
+    if isinstance(decision, Retry):
+        if policy is None or policy.allows_another(attempt):
+            return decision
+        return Failed(
+            {
+                "reason": "retries_exhausted",
+                "retries_exhausted": True,
+                "retry_reason": decision.reason,
+            }
+        )
+    if policy is None or not isinstance(decision, Failed):
+        return decision
+    if not isinstance(result, BaseException) or not policy.retries(result):
+        return decision
+    if policy.allows_another(attempt):
+        return Retry(policy.delay(attempt), reason="retry_policy", error=decision.error)
+    return Failed({**decision.error, "retries_exhausted": True})
+
+
 def _checked_against_stored(journal, claim, decision):
     """A pause may not reuse a ``call_id`` its step used before: the step fails instead."""
     if isinstance(decision, Waiting):
@@ -276,6 +361,10 @@ def _checked_against_stored(journal, claim, decision):
 
 def _write_step(journal, claim, decision):
     """The step's outcome, if the claim still holds."""
+    if isinstance(decision, Retry):
+        return transitions.reschedule_claimed_step(
+            journal, claim.step, claim.token, decision.delay, decision.reason, decision.error
+        )
     if isinstance(decision, Completed):
         name, fields = "complete", {"output": decision.output}
     elif isinstance(decision, Waiting):
@@ -287,12 +376,22 @@ def _write_step(journal, claim, decision):
 
 def _advance_run(journal, claim, decision):
     step = claim.step
+    if isinstance(decision, Retry):
+        journal.wake(step.pk, not_before=step.not_before)
+        return None
     if isinstance(decision, Failed):
         transitions.fail_run_if_active(journal, decision.error)
         return None
     if isinstance(decision, Waiting):
         transitions.wait_for_approval(journal, step.pk, decision.approval_request)
         transitions.request_approvals(journal, step, decision.requests)
+        return None
+    adding = len(decision.next_steps) + (decision.handoff is not None)
+    if adding and over_step_budget(journal.run, adding):
+        budget = step_budget(journal.run)
+        transitions.fail_run_if_active(
+            journal, {"reason": "step_limit_exceeded", "max_steps": budget}
+        )
         return None
     new_steps = [_queue_next(journal, step, spec) for spec in decision.next_steps]
     if decision.handoff is not None:
@@ -304,12 +403,28 @@ def _advance_run(journal, claim, decision):
 
 
 def _queue_next(journal, step, spec):
+    not_before = spec.get("not_before")
+    if spec.get("delay"):
+        not_before = journal.now + datetime.timedelta(seconds=spec["delay"])
     return transitions.queue_step(
         journal,
         kind=spec["kind"],
         role_id=spec.get("role_id") or step.role_id,
         input=spec.get("input"),
+        not_before=not_before,
     )
+
+
+def step_budget(run):
+    """The run's ``max_steps``, else ``SCORIA_MAX_STEPS_PER_RUN`` (None: no budget)."""
+    from ..conf import scoria_settings
+
+    return run.max_steps or scoria_settings.MAX_STEPS_PER_RUN
+
+
+def over_step_budget(run, adding):
+    budget = step_budget(run)
+    return budget is not None and run.last_step_sequence + adding > budget
 
 
 def _continue_with(journal, new_steps):
@@ -319,7 +434,9 @@ def _continue_with(journal, new_steps):
         path = handler_path(journal.run.handlers, new.kind)
         if path is None:
             continue
-        if next_claim is None:
+        if new.not_before is not None and new.not_before > journal.now:
+            journal.wake(new.pk, not_before=new.not_before)  # a timer: not now
+        elif next_claim is None:
             # Inserted already claimed: the same worker continues with it, seeing its
             # values as a worker reading the row would.
             stored_form(new)

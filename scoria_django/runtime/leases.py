@@ -39,6 +39,9 @@ class Claim:
     # run after its commit and before the handler (``RunJournal.others_ran``).
     claimed_at: float = field(default_factory=time.monotonic)
     origin: object = None
+    # Set once a renewal finds the claim gone (the run was cancelled, or recovery gave the
+    # step to another worker): the handler's result will be discarded (``ctx.cancelled``).
+    lost: bool = False
 
     def held_where(self):
         return {"id": self.step.pk, "claim_token": self.token, "status": StepStatus.RUNNING}
@@ -49,7 +52,10 @@ class Claim:
         return Step.objects.filter(**self.held_where())
 
     def renew(self):
-        return self.held().update(lease_expires_at=lease_expiry()) == 1
+        held = self.held().update(lease_expires_at=lease_expiry()) == 1
+        if not held:
+            self.lost = True
+        return held
 
     def held_at_start(self):
         """Is the claim still ours as its handler is about to start?

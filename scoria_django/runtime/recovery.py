@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -28,6 +29,7 @@ from ..states import RUN_ACTIVE, StepStatus
 from ..transitions import ClaimLost, db_alias, locked_run
 from . import approvals
 from .dispatch import enqueue_step
+from .executor import past_deadline
 from .handlers import handler_path
 
 logger = logging.getLogger(__name__)
@@ -72,11 +74,21 @@ class ExpiredApproval:
         )
 
 
+@dataclass(frozen=True)
+class OverdueRun:
+    run_id: str
+
+    def describe(self, dry_run=False):
+        verb = "would fail" if dry_run else "failed"
+        return f"{verb} run {self.run_id} (deadline_exceeded)"
+
+
 @dataclass
 class RecoveryReport:
     dry_run: bool = False
     actions: list = field(default_factory=list)
     expired: list = field(default_factory=list)
+    overdue: list = field(default_factory=list)
 
     def count(self, action):
         return sum(1 for item in self.actions if item.action == action)
@@ -85,7 +97,8 @@ class RecoveryReport:
         prefix = "dry run: " if self.dry_run else ""
         return (
             f"{prefix}requeued={self.count(REQUEUED)} failed={self.count(FAILED)} "
-            f"reenqueued={self.count(REENQUEUED)} expired={len(self.expired)}"
+            f"reenqueued={self.count(REENQUEUED)} expired={len(self.expired)} "
+            f"overdue={len(self.overdue)}"
         )
 
 
@@ -100,13 +113,39 @@ def recover(*, dry_run=False, limit=500):
         action = _reenqueue(candidate, dry_run)
         if action is not None:
             report.actions.append(action)
+    for overdue in overdue_runs(limit):
+        failed = _fail_overdue(overdue, dry_run)
+        if failed is not None:
+            report.overdue.append(failed)
     for due in approvals.due_approvals(limit):
         expired = _expire(due, dry_run)
         if expired is not None:
             report.expired.append(expired)
-    for action in [*report.actions, *report.expired]:
+    for action in [*report.actions, *report.overdue, *report.expired]:
         logger.info("scoria_recover %s dry_run=%s", action.describe(dry_run), dry_run)
     return report
+
+
+def overdue_runs(limit):
+    """Active runs past their ``deadline``."""
+    from ..models import Run
+
+    overdue = Run.objects.filter(status__in=sorted(RUN_ACTIVE), deadline__lt=Now())
+    return list(overdue.order_by("deadline").values_list("id", flat=True)[:limit])
+
+
+def _fail_overdue(run_id, dry_run):
+    if dry_run:
+        return OverdueRun(str(run_id))
+    try:
+        with locked_run(run_id) as journal:
+            if journal.run.status not in RUN_ACTIVE:
+                return None
+            if not past_deadline(journal):
+                return None
+    except NotFound:
+        return None
+    return OverdueRun(str(run_id))
 
 
 def _expire(due, dry_run):
@@ -134,15 +173,20 @@ def expired_claims(limit):
 
 
 def stale_queued(limit):
-    """Queued steps of active runs that nobody touched for ``SCORIA_REQUEUE_AFTER`` seconds."""
+    """Queued steps of active runs that nobody touched for ``SCORIA_REQUEUE_AFTER`` seconds
+    (unless not due yet), and timers that came due."""
     from ..models import Step
 
     grace = datetime.timedelta(seconds=scoria_settings.REQUEUE_AFTER)
+    forgotten = Q(updated_at__lt=Now() - grace) & (
+        Q(not_before__isnull=True) | Q(not_before__lte=Now())
+    )
+    # A timer that came due and was not woken since (backends that cannot defer a task,
+    # the inline default among them, rely on this).
+    due = Q(not_before__lte=Now(), updated_at__lt=F("not_before"))
     return list(
         Step.objects.filter(
-            status=StepStatus.QUEUED,
-            updated_at__lt=Now() - grace,
-            run__status__in=sorted(RUN_ACTIVE),
+            forgotten | due, status=StepStatus.QUEUED, run__status__in=sorted(RUN_ACTIVE)
         )
         .order_by("updated_at")
         .values("id", "run_id", "kind", "attempt", "updated_at", "run__handlers")[:limit]

@@ -1,15 +1,20 @@
 """``start_run`` and ``start_handoff_run``: validate everything, then write one transaction."""
 
+import datetime
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from .. import transitions
+from django.db import IntegrityError
+
+from .. import tracing, transitions
 from ..exceptions import InvalidInitialStep, InvalidOption
 from ..identity import Identity
 from ..identity import identity as make_identity
 from ..names import MAX_ID_LENGTH, MAX_KIND_LENGTH, is_name
 from ..payloads import check_json
 from ..records import RunSummary
+from .admission import admission, admit_in_session, first_run_with_key, rails
 from .executor import run_after_commit
 from .handlers import handler_path, resolve_handlers
 from .handoffs import check_root_role_id, record_handoff, validate_handoff
@@ -96,8 +101,63 @@ def start_run(
     provider: str | None = None,
     model: str | None = None,
     prompt_policy: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    on_busy: str | None = None,
+    max_steps: int | None = None,
+    deadline: datetime.datetime | datetime.timedelta | float | None = None,
 ) -> RunSummary:
-    """Start a durable run for ``identity``; the summary already shows inline outcomes."""
+    """Start a durable run for ``identity``; the summary already shows inline outcomes.
+
+    With ``idempotency_key``, a repeat of the same start returns the first run's summary
+    and writes nothing (``start_run_reporting`` also says which happened).
+    """
+    return start_run_reporting(
+        identity,
+        root_role_id=root_role_id,
+        initial_step=initial_step,
+        metadata=metadata,
+        payload=payload,
+        input=input,
+        runtime=runtime,
+        handlers=handlers,
+        timeout=timeout,
+        provider=provider,
+        model=model,
+        prompt_policy=prompt_policy,
+        idempotency_key=idempotency_key,
+        on_busy=on_busy,
+        max_steps=max_steps,
+        deadline=deadline,
+    ).summary
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    summary: RunSummary
+    created: bool
+    """False when an earlier start with the same idempotency key is returned."""
+
+
+def start_run_reporting(
+    identity: Identity | Mapping[str, Any] | None,
+    *,
+    root_role_id: str = "executor",
+    initial_step: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    payload: Any = None,
+    input: Any = None,
+    runtime: dict[str, Any] | Sequence[tuple[str, Any]] | None = None,
+    handlers: dict[str, Any] | None = None,
+    timeout: float | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+    prompt_policy: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    on_busy: str | None = None,
+    max_steps: int | None = None,
+    deadline: datetime.datetime | datetime.timedelta | float | None = None,
+) -> Started:
+    """``start_run``, also telling whether this call created the run."""
     ident = make_identity(identity)
     top = {
         "root_role_id": root_role_id,
@@ -124,10 +184,24 @@ def start_run(
     run_metadata = _compose_metadata(ident, options, snapshot)
     run_input = options["input"] if options["input"] is not None else options["payload"]
     check_json(run_input, field="input" if options["input"] is not None else "payload")
+    step_budget, run_deadline = rails(max_steps, deadline)
+    admitted = admission(
+        idempotency_key,
+        on_busy,
+        {
+            "kind": "agent",
+            "root_role_id": root_role,
+            "initial_step": step_spec,
+            "input": run_input,
+            "metadata": options["metadata"],
+        },
+    )
     run = _new_run(
         ident, root_role, "agent", run_metadata, resolved, run_input, _timeout(options["timeout"])
     )
-    with transitions.begin_run(run) as journal:
+    run.max_steps, run.deadline = step_budget, run_deadline
+
+    def write(journal):
         if step_spec is not None:
             step = transitions.queue_step(
                 journal,
@@ -139,7 +213,33 @@ def start_run(
             journal.set_run(current_step_id=step.pk)
             if path := handler_path(resolved, step.kind):
                 run_after_commit(journal, step, path)
-    return get_run(run.pk)
+
+    kind = step_spec["kind"] if step_spec else None
+    with tracing.span("scoria.start", run_id=run.pk, kind=kind):
+        return _admitted_start(run, admitted, ident, write)
+
+
+def _admitted_start(run, admitted, ident, write) -> Started:
+    """Write a new run through ``write(journal)`` unless its idempotency key was used:
+    then return that run (the same request) or refuse (a different one)."""
+    earlier = first_run_with_key(run.tenant_id, admitted)
+    if earlier is not None:
+        return Started(get_run(earlier), created=False)
+    run.idempotency_key, run.idempotency_fingerprint = (
+        admitted.idempotency_key,
+        admitted.fingerprint,
+    )
+    try:
+        with transitions.begin_run(run) as journal:
+            admit_in_session(journal, admitted, actor_id=ident.actor_id)
+            write(journal)
+    except IntegrityError:
+        # A concurrent start with the same key committed first.
+        earlier = first_run_with_key(run.tenant_id, admitted)
+        if earlier is None:
+            raise
+        return Started(get_run(earlier), created=False)
+    return Started(get_run(run.pk), created=True)
 
 
 # Dict-valued options merge key by key (the nested key wins); every other option is replaced.
@@ -199,8 +299,44 @@ def start_handoff_run(
     metadata: dict[str, Any] | None = None,
     payload: Any = None,
     handlers: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    on_busy: str | None = None,
 ) -> RunSummary:
     """Start a run whose first step hands a bounded, validated context to another role."""
+    return start_handoff_run_reporting(
+        identity,
+        delegated_role_id,
+        root_role_id=root_role_id,
+        delegated_kind=delegated_kind,
+        handoff_input=handoff_input,
+        projected_context=projected_context,
+        scoped_context=scoped_context,
+        capability_tags=capability_tags,
+        metadata=metadata,
+        payload=payload,
+        handlers=handlers,
+        idempotency_key=idempotency_key,
+        on_busy=on_busy,
+    ).summary
+
+
+def start_handoff_run_reporting(
+    identity: Identity | Mapping[str, Any] | None,
+    delegated_role_id: str | None = None,
+    *,
+    root_role_id: str | None = None,
+    delegated_kind: str | None = None,
+    handoff_input: dict[str, Any] | None = None,
+    projected_context: dict[str, Any] | None = None,
+    scoped_context: dict[str, Any] | None = None,
+    capability_tags: Collection[str | int] | None = (),
+    metadata: dict[str, Any] | None = None,
+    payload: Any = None,
+    handlers: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    on_busy: str | None = None,
+) -> Started:
+    """``start_handoff_run``, also telling whether this call created the run."""
     ident = make_identity(identity)
     handoff = validate_handoff(
         delegated_role_id,
@@ -216,8 +352,20 @@ def start_handoff_run(
     run_metadata = _compose_metadata(
         ident, {"metadata": metadata, "payload": payload, "input": None}, snapshot
     )
+    admitted = admission(
+        idempotency_key,
+        on_busy,
+        {
+            "kind": "handoff",
+            "root_role_id": root_role_id,
+            "handoff": handoff,
+            "payload": payload,
+            "metadata": metadata,
+        },
+    )
     run = _new_run(ident, root_role_id, "handoff", run_metadata, resolved, payload, None)
-    with transitions.begin_run(run) as journal:
+
+    def write(journal):
         parent = transitions.add_completed_step(
             journal,
             kind="handoff",
@@ -228,4 +376,6 @@ def start_handoff_run(
         journal.set_run(current_step_id=child.pk)
         if path := handler_path(resolved, child.kind):
             run_after_commit(journal, child, path)
-    return get_run(run.pk)
+
+    with tracing.span("scoria.start", run_id=run.pk, kind=handoff["delegated_kind"]):
+        return _admitted_start(run, admitted, ident, write)

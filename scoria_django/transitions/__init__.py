@@ -17,7 +17,7 @@ from .approvals import (
     round_of,
     step_has_pending,
 )
-from .journal import RunJournal, db_alias, locked_run, read_run
+from .journal import RunJournal, db_alias, lock_session, locked_run, read_run
 from .runs import (
     begin_run,
     complete_run,
@@ -40,6 +40,7 @@ from .steps import (
     queue_step,
     reopen_step,
     requeue_expired_step,
+    reschedule_claimed_step,
     settle_claimed_step,
     start_step,
     step_of_run,
@@ -69,6 +70,7 @@ __all__ = [
     "fail_expired_step",
     "fail_run_if_active",
     "finish_run",
+    "lock_session",
     "locked_run",
     "move_step",
     "queue_step",
@@ -76,6 +78,7 @@ __all__ = [
     "reopen_run",
     "reopen_step",
     "requeue_expired_step",
+    "reschedule_claimed_step",
     "settle_claimed_step",
     "start_step",
     "step_of_run",

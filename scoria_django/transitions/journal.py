@@ -21,7 +21,7 @@ from django.db import connections, router, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from .. import states
+from .. import states, tracing
 from ..exceptions import ConcurrentUpdate, InvalidStatusTransition, NotFound
 from ..ids import parse_uuid
 from . import _sql
@@ -30,20 +30,20 @@ if TYPE_CHECKING:
     from ..models import Run, Step
 
 
-# Called after commit with (run_id, step_id) for each step a transaction made runnable;
-# installed by ``ScoriaConfig.ready()`` (``runtime.dispatch.enqueue_step``).
-_waker: Callable[[Any, Any], None] | None = None
+# Called after commit with (run_id, step_id, run_after) for each step a transaction made
+# runnable; installed by ``ScoriaConfig.ready()`` (``runtime.dispatch.enqueue_step``).
+_waker: Callable[..., None] | None = None
 
 
-def set_waker(waker: Callable[[Any, Any], None]) -> None:
+def set_waker(waker: Callable[..., None]) -> None:
     global _waker
     _waker = waker
 
 
-def _wake(run_id, step_id) -> None:
+def _wake(run_id, step_id, run_after) -> None:
     if _waker is None:
         raise RuntimeError("scoria_django is not ready: add it to INSTALLED_APPS")
-    _waker(run_id, step_id)
+    _waker(run_id, step_id, run_after=run_after)
 
 
 def db_alias() -> str:
@@ -114,6 +114,8 @@ class RunJournal:
             thread_id=self.run.thread_id,
             created_at=self.now,
             updated_at=self.now,
+            # The trace this step belongs to: the worker that claims it continues it.
+            trace_context=tracing.carrier(),
             **fields,
         )
         self._steps.append(step)
@@ -140,10 +142,12 @@ class RunJournal:
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)
 
-    def wake(self, step_id) -> None:
-        """Wake ``step_id`` (enqueue its task) once this transaction commits."""
+    def wake(self, step_id, *, not_before: datetime.datetime | None = None) -> None:
+        """Wake ``step_id`` (enqueue its task) once this transaction commits; a step that is
+        not due yet is enqueued to run at ``not_before`` where the backend can defer."""
         run_id = self.run.pk
-        self._after_commit.append(lambda: _wake(run_id, step_id))
+        run_after = not_before if not_before is not None and not_before > self.now else None
+        self._after_commit.append(lambda: _wake(run_id, step_id, run_after))
 
     def after_flush(self, write: Callable[[], None]) -> None:
         """Run ``write`` inside the transaction once the run, steps and events exist."""
@@ -199,6 +203,17 @@ def read_run(run_id) -> Run | None:
     if pk is None:
         return None
     return _sql.fetch(Run, {"id": pk}, connections[router.db_for_read(Run)])
+
+
+def lock_session(journal: RunJournal, tenant_id: str | None, session_id: str) -> None:
+    """Serialise the starts of one session until this transaction ends (session
+    concurrency). PostgreSQL: a transaction-level advisory lock on the session's key.
+    SQLite: the transaction already holds the database's write lock (``IMMEDIATE``)."""
+    if journal.connection.vendor != "postgresql":
+        return
+    key = f"scoria-session:{tenant_id or ''}:{session_id}"
+    with journal.connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
 
 
 def lock_run(run_id, alias: str, *, missing=NotFound) -> Run:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models.functions import Now
 
-from .. import signals, states
+from .. import signals, states, tracing
 from ..exceptions import ConcurrentUpdate, InvalidStatusTransition
 from ..states import RunStatus, StepStatus
 from . import _sql
@@ -197,6 +197,45 @@ def settle_claimed_step(
     return True
 
 
+def reschedule_claimed_step(
+    journal: RunJournal,
+    step: Step,
+    token: uuid.UUID,
+    delay: float,
+    reason: str | None,
+    error: dict | None,
+) -> bool:
+    """A worker's outcome "again later": the step goes back to ``queued`` with attempt + 1,
+    not to be claimed before now + ``delay``. False when the claim was lost."""
+    import datetime
+
+    previous_attempt = step.attempt
+    not_before = journal.now + datetime.timedelta(seconds=delay)
+    try:
+        _write(
+            journal,
+            step,
+            "reschedule",
+            {"id": step.pk, "claim_token": token, "status": StepStatus.RUNNING},
+            event_type="step_retry_scheduled",
+            event={
+                "attempt": previous_attempt + 1,
+                "previous_attempt": previous_attempt,
+                "delay": delay,
+                "not_before": not_before.isoformat(),
+                "reason": reason,
+                "error": error,
+            },
+            attempt=previous_attempt + 1,
+            not_before=not_before,
+            claim_token=None,
+            lease_expires_at=None,
+        )
+    except ClaimLost:
+        return False
+    return True
+
+
 # -- host verbs, resume and retry -----------------------------------------------
 
 
@@ -246,7 +285,10 @@ def reopen_step(
 ) -> Step:
     """``resume`` (an approval was given) or ``retry`` (a failed step, with attempt + 1)."""
     name, event_type = ("resume", "resume_requested")
+    # The resuming request's trace, when there is one: the step's next run continues it.
     fields: dict[str, Any] = {"resumed_with": resumed_with}
+    if (headers := tracing.carrier()) is not None:
+        fields["trace_context"] = headers
     if mode == "retry":
         name, event_type = ("retry", "retry_requested")
         fields.update(attempt=step.attempt + 1, completed_at=None, error=None)

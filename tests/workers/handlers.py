@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from scoria_django.outcomes import complete, wait_for_approval
+from scoria_django.policies import RetryPolicy, handler
 
 
 def _mark(ctx, suffix="", text=None):
@@ -85,3 +86,29 @@ SOAK_HANDLERS = {
     "approval": "tests.workers.handlers.soak_approval",
     "slow": "tests.workers.handlers.soak_slow",
 }
+
+
+# Execution policies on real workers: retries with backoff and durable timers.
+
+
+class Throttled(Exception):
+    """What a rate-limited model provider raises."""
+
+
+@handler(
+    retry=RetryPolicy(
+        max_attempts=5, initial_interval=0.2, backoff_factor=2.0, retry_on=(Throttled,)
+    )
+)
+def throttled_twice(ctx):
+    """Rate-limited on its first two attempts, then answers."""
+    if ctx.attempt <= 2:
+        raise Throttled("429")
+    return {"attempt": ctx.attempt, "pid": os.getpid()}
+
+
+def timer_then_reminder(ctx):
+    """Schedules a reminder two seconds out; the reminder answers."""
+    if ctx.step["kind"] == "timer":
+        return complete({"scheduled": True}, next_steps=[{"kind": "reminder", "delay": 2}])
+    return {"reminded": True, "pid": os.getpid()}
