@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 
 from .records import RUN_DETAIL, STEP_ROW, Shape
-from .redaction import redact
+from .redaction import redact, redact_text
 from .states import CHILD_STEP_PENDING, RUN_ACTIVE, RunStatus, StepStatus
 
 PREVIEW_KEYS = 3
@@ -235,7 +235,7 @@ def _delegated_rows(items):
                 child_status="child step pending" if pending else item["child_status"],
                 preview=preview,
                 hidden_keys=hidden,
-                capability_tags=tuple(str(tag) for tag in item["capability_tags"]),
+                capability_tags=tuple(redact_text(str(tag)) for tag in item["capability_tags"]),
                 handoff_input=pretty_json(item["handoff_input"] or {}),
                 full_context=pretty_json(item["projected_context"] or {}),
             )

@@ -8,6 +8,7 @@ from .. import outcomes
 from ..exceptions import ScoriaError
 from ..names import MAX_KIND_LENGTH, is_name
 from ..payloads import check_json
+from ..redaction import redact_text
 from .handoffs import check_delegated_role_id, delegation
 
 HANDOFF_CONTRACT = "bounded_handoff_projected_context"
@@ -49,7 +50,9 @@ def _not_json(exc):
 def exception_error(exc, reason="exception"):
     """Type and message only: never the traceback's frames or local variables."""
     try:
-        message = clean_text(exc)
+        # Redacted as it is recorded: scoria wrote this text, and messages quote
+        # connection strings, headers and keys (scoria_django/redaction.py).
+        message = clean_text(redact_text(str(exc)[: MAX_MESSAGE * 4]))
     except Exception:  # noqa: BLE001 - a broken __str__ must not hide the failure
         message = ""
     return {"reason": reason, "type": _class_path(type(exc)), "message": message}
