@@ -212,3 +212,7 @@ def blank_failure(ctx):
 
 def payload_echo(ctx):
     return {"payload": ctx.payload, "metadata_keys": sorted(ctx.metadata)}
+
+
+def raises_with_a_dsn(ctx):
+    raise ConnectionError("could not connect to postgres://app:s3cr3t-pw@db/prod")
