@@ -5,7 +5,8 @@ The same view serves ``/scoria/workflows/<run_id>/`` and the admin's
 and non-staff users are sent to the admin login), plus the ``view_run`` permission
 (403 without it). An operator whose request resolves to a tenant
 (``SCORIA_TENANT_RESOLVER``) sees only that tenant's runs: any other run is the same
-404 as a run that does not exist.
+404 as a run that does not exist, after the same single query (the tenant is resolved
+before anything is read, and is part of that query).
 """
 
 from django.contrib import admin, messages
@@ -17,6 +18,7 @@ from django.template.response import TemplateResponse
 from .evidence import build_evidence
 from .exceptions import ScoriaError, ScoriaNotFound, ScoriaValidationError
 from .identity import Identity, tenant_id_for
+from .runtime.reads import tenant_run, tenant_run_detail
 
 VIEW_PERMISSION = "scoria_django.view_run"
 ACTION_PERMISSIONS = {
@@ -28,16 +30,14 @@ TEMPLATE = "scoria_django/workflow_detail.html"
 
 
 def _visible(read, request, run_id):
-    """``read(run_id)`` if the operator may see that run; 404 otherwise, whatever the cause."""
+    """``read(run_id, tenant)`` if the operator may see that run; 404 otherwise, whatever
+    the cause. The tenant is resolved first and is part of the read's one query, so a
+    foreign run is found missing with the same work as an id that does not exist."""
+    tenant = tenant_id_for(request)
     try:
-        value = read(run_id)
+        return read(run_id, tenant)
     except ScoriaNotFound:
         raise Http404("No run matches the given id.") from None
-    summary = getattr(value, "summary", value)
-    tenant = tenant_id_for(request)
-    if tenant is not None and summary.tenant_id != tenant:
-        raise Http404("No run matches the given id.")
-    return value
 
 
 def _cancel_reason(request):
@@ -61,7 +61,7 @@ def run_action(request, run_id, notify):
         return HttpResponseBadRequest("Unknown action.")
     if not request.user.has_perm(permission):
         raise PermissionDenied
-    _visible(scoria.get_run, request, run_id)
+    _visible(tenant_run, request, run_id)
     operator = Identity.from_request(request)
     verb = "resumed" if action == "resume" else "cancelled"
     try:
@@ -79,15 +79,13 @@ def run_action(request, run_id, notify):
 
 def evidence_page(request, run_id, *, admin_site, notify, extra_context=None):
     """GET renders the evidence; POST runs one action and redirects back (PRG)."""
-    import scoria_django as scoria
-
     if request.method not in ("GET", "HEAD", "POST"):
         return HttpResponseNotAllowed(["GET", "HEAD", "POST"])
     if not request.user.has_perm(VIEW_PERMISSION):
         raise PermissionDenied
     if request.method == "POST":
         return run_action(request, run_id, notify)
-    detail = _visible(scoria.get_run_detail, request, run_id)
+    detail = _visible(tenant_run_detail, request, run_id)
     evidence = build_evidence(detail)
     user = request.user
     context = {
