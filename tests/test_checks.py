@@ -247,6 +247,14 @@ def test_e003_tells_a_typo_from_a_module_that_fails_to_import(path, reason):
     assert "(scoria.E003)" in error and reason in error
 
 
+def test_e003_quotes_the_import_error_redacted():
+    with override_settings(SCORIA_HANDLERS={"approval": "tests.leaky_handlers.handler"}):
+        errors = checks.check_handlers_import()
+
+    assert "RuntimeError: cannot reach postgres://app:[redacted]@db/prod" in errors[0].msg
+    assert "import-pw-1" not in errors[0].msg
+
+
 def test_e002_handler_kinds_must_be_strings():
     with override_settings(SCORIA_HANDLERS={3: "tests.handlers.echo"}):
         assert ids(checks.check_handlers_import()) == ["scoria.E002"]

@@ -23,7 +23,6 @@ from django.db.models import JSONField
 from .. import transitions
 from ..exceptions import NotFound
 from ..ids import parse_uuid
-from ..redaction import redact_text
 from ..states import RunStatus, StepStatus
 from ..transitions import locked_run
 from .backends import backend_runs_inline
@@ -50,7 +49,7 @@ class _MissingHandler:
         # that exists but fails to import (its own exception is quoted).
         error = exception_error(self.error, reason="handler_not_found")
         detail = import_failure(self.path, self.error)
-        return {**error, "path": self.path, "detail": clean_text(redact_text(detail))}
+        return {**error, "path": self.path, "detail": clean_text(detail)}
 
 
 def execute(run_id, step_id):

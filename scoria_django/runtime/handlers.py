@@ -4,6 +4,7 @@ from django.utils.module_loading import import_string
 
 from ..conf import scoria_settings
 from ..exceptions import HandlerNotFound, InvalidOption
+from ..redaction import redact_text
 
 
 def import_failure(path, exc):
@@ -19,10 +20,11 @@ def import_failure(path, exc):
     if isinstance(exc, ModuleNotFoundError) and exc.name is not None:
         if module == exc.name or module.startswith(f"{exc.name}."):
             return f"no module named {exc.name!r} (is the path {path!r} spelled right?)"
-        return f"module {module!r} fails to import: ModuleNotFoundError: {exc}"
+        return f"module {module!r} fails to import: ModuleNotFoundError: {redact_text(str(exc))}"
     if isinstance(exc, ImportError) and str(exc).startswith(f'Module "{module}" does not define'):
         return f"module {module!r} has no attribute {attribute!r}"
-    return f"module {module!r} fails to import: {type(exc).__name__}: {exc}"
+    # The module's own message may quote a connection string or a key: shown redacted.
+    return f"module {module!r} fails to import: {type(exc).__name__}: {redact_text(str(exc))}"
 
 
 def dotted_path(handler, kind):
