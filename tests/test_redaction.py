@@ -6,6 +6,8 @@ import json
 
 import pytest
 from django.test import override_settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scoria_django.redaction import REDACTED, is_secret_key, redact, redact_text
 from scoria_django.runtime.decisions import exception_error
@@ -183,3 +185,43 @@ def test_an_exception_message_is_redacted_when_recorded():
 
     assert error["message"] == "could not connect to postgres://app:[redacted]@db/prod ([redacted])"
     assert error["type"] == "builtins.ConnectionError"
+
+
+# -- properties: any surrounding text, any JSON ------------------------------------------
+
+_SECRETS_IN_TEXT = [
+    "AKIAIOSFODNN7EXAMPLE",
+    "sk-proj-AbCdEf123456",
+    "sk_live_51HxYzAbCdEf",
+    "ghp_" + "a1B2c3D4e5" * 4,
+    "xoxb-123456789012-abcdefABCDEF",
+    JWT,
+]
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    before=st.text(max_size=40),
+    secret=st.sampled_from(_SECRETS_IN_TEXT),
+    after=st.text(max_size=40),
+)
+def test_a_provider_key_is_hidden_whatever_surrounds_it(before, secret, after):
+    shown = redact_text(f"{before} {secret} {after}")
+
+    assert secret not in shown
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=_JSON)
+def test_redact_is_total_and_idempotent_on_any_json(value):
+    shown = redact(value)
+
+    assert redact(shown) == shown
+    assert json.loads(json.dumps(shown)) == shown
