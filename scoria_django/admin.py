@@ -41,6 +41,7 @@ from .records import (
     RunSummary,
     Shape,
 )
+from .redaction import redact_text
 from .runtime.control import resume_run
 from .states import ApprovalStatus, RunStatus
 from .views import evidence_page
@@ -57,11 +58,26 @@ def redacted_json(field_name):
     return show
 
 
+def redacted_tags(field_name):
+    """A read-only admin column showing the tags in ``field_name``, each redacted: a host
+    may pass a credential as a capability tag."""
+
+    @admin.display(description=field_name.replace("_", " "))
+    def show(self, obj):
+        return ", ".join(redact_text(str(tag)) for tag in getattr(obj, field_name) or ())
+
+    show.__name__ = f"{field_name}_redacted"
+    return show
+
+
+_REDACTED_DISPLAYS = {Shape.JSON: redacted_json, Shape.TAGS: redacted_tags}
+
+
 def admin_field(model: type[models.Model], spec: ReadField) -> str:
     """The change page's name for a read-model field: its redacted display for a JSON
     payload, else the model field it reads (a foreign key by its own name, so the page
     links it), else the name of a value the model admin computes."""
-    if spec.shape is Shape.JSON:
+    if spec.shape in _REDACTED_DISPLAYS:
         return f"{spec.name}_redacted"
     if spec.attribute == "pk":
         return model._meta.pk.name
@@ -88,8 +104,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         for spec in cls.read_model:
-            if spec.shape is Shape.JSON:
-                setattr(cls, f"{spec.name}_redacted", redacted_json(spec.name))
+            if spec.shape in _REDACTED_DISPLAYS:
+                display = _REDACTED_DISPLAYS[spec.shape](spec.name)
+                setattr(cls, f"{spec.name}_redacted", display)
 
     def __init__(self, model, admin_site):
         super().__init__(model, admin_site)

@@ -115,5 +115,24 @@ class Settings:
     def API_PAGE_SIZE(self) -> int:
         return int(getattr(settings, "SCORIA_API_PAGE_SIZE", 25))
 
+    @property
+    def REDACTED_KEYS(self) -> tuple[str, ...]:
+        """Extra key names whose values operator surfaces hide (scoria_django/redaction.py)."""
+        return _strings(getattr(settings, "SCORIA_REDACTED_KEYS", ()))
+
+    @property
+    def REDACTION_PATTERNS(self) -> tuple[str, ...]:
+        """Extra regular expressions whose matches operator surfaces hide."""
+        return _strings(getattr(settings, "SCORIA_REDACTION_PATTERNS", ()))
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """A list setting as a tuple; one bare string is one item, not its characters."""
+    if not value:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
 
 scoria_settings = Settings()

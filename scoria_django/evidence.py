@@ -340,7 +340,7 @@ def _delegated_rows(items):
                 child_status="child step pending" if pending else item["child_status"],
                 preview=preview,
                 hidden_keys=hidden,
-                capability_tags=tuple(str(tag) for tag in item["capability_tags"]),
+                capability_tags=tuple(redact_text(str(tag)) for tag in item["capability_tags"]),
                 handoff_input=pretty_json(item["handoff_input"] or {}),
                 full_context=pretty_json(item["projected_context"] or {}),
             )

@@ -9,6 +9,7 @@ import re
 import unicodedata
 
 from .conf import scoria_settings
+from .confusables import skeletons
 from .exceptions import InvalidProjectedContext, UnsafeProjectedContext
 from .payloads import check_json
 
@@ -46,6 +47,15 @@ UNSAFE_SUFFIXES = (
     "_socket",
 )
 UNSAFE_PREFIXES = ("provider_session_", "socket_")
+# Separator-free spellings (``chathistory``, ``requestheaders``): the key's words run
+# together are compared with the names and suffixes run together. ``socket`` is left out
+# of these: ``websocket`` and ``socketed`` are ordinary flags, while ``web_socket`` and
+# ``socket_id`` name transport state.
+COMPACT_NAMES = frozenset(name.replace("_", "") for name in UNSAFE_NAMES)
+COMPACT_SUFFIXES = tuple(
+    suffix.replace("_", "") for suffix in UNSAFE_SUFFIXES if suffix != "_socket"
+)
+COMPACT_PREFIXES = ("providersession",)
 # A context is a slice, not a document: never deeper than this, whatever SCORIA_MAX_DEPTH says.
 MAX_CONTEXT_DEPTH = 32
 
@@ -64,11 +74,27 @@ def normalise_key(key):
     return _NON_ALNUM.sub("_", text).strip("_").lower()
 
 
-def is_unsafe_key(key):
-    name = normalise_key(key)
+def comparable_keys(key):
+    """The key as the checks compare it: each reading of its confusable skeleton,
+    normalised (``hеaders`` with a Cyrillic ``е``, ``ḣeaders`` and ``ＨＥＡＤＥＲＳ`` all give
+    ``headers``). Usually one name; two when a capital reads differently lowercased."""
+    return tuple(dict.fromkeys(normalise_key(text) for text in skeletons(key)))
+
+
+def _unsafe_name(name):
+    compact = name.replace("_", "")
     return (
-        name in UNSAFE_NAMES or name.endswith(UNSAFE_SUFFIXES) or name.startswith(UNSAFE_PREFIXES)
+        name in UNSAFE_NAMES
+        or name.endswith(UNSAFE_SUFFIXES)
+        or name.startswith(UNSAFE_PREFIXES)
+        or compact in COMPACT_NAMES
+        or compact.endswith(COMPACT_SUFFIXES)
+        or compact.startswith(COMPACT_PREFIXES)
     )
+
+
+def is_unsafe_key(key):
+    return any(_unsafe_name(name) for name in comparable_keys(key))
 
 
 def check_projected_context(context, *, field="projected_context"):

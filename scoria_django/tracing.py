@@ -10,6 +10,7 @@ worker that claims it continues that trace.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -42,15 +43,23 @@ def span(name: str, **attributes: Any) -> Iterator[Any]:
     if trace is None:
         yield None
         return
-    tracer = trace.get_tracer(TRACER_NAME)
+    tracer = _tracer(trace)
     with tracer.start_as_current_span(name, attributes=_attributes(attributes)) as current:
         yield current
 
 
+@functools.cache
+def _tracer(api: Any) -> Any:
+    # A proxy until the application installs its provider, then that provider's tracer.
+    return api.get_tracer(TRACER_NAME)
+
+
 def carrier() -> dict[str, str] | None:
     """The current trace context as W3C headers, to store with a step (None: no trace)."""
-    if propagate is None:
+    if propagate is None or trace is None:
         return None
+    if not trace.get_current_span().get_span_context().is_valid:
+        return None  # no trace to continue
     headers: dict[str, str] = {}
     propagate.inject(headers)
     return headers or None

@@ -6,8 +6,10 @@ The same view serves ``/scoria/workflows/<run_id>/`` and the admin's
 and non-staff users are sent to the admin login), plus the ``view_run`` permission
 (403 without it). An operator whose request resolves to a tenant
 (``SCORIA_TENANT_RESOLVER``) sees only that tenant's runs: any other run is the same
-404 as a run that does not exist. A decision also needs ``decide_approval`` and the
-approval policy's consent, and is recorded as an admin ``LogEntry``.
+404 as a run that does not exist, after the same single query (the tenant is resolved
+before anything is read, and is part of that query). A decision also needs
+``decide_approval`` and the approval policy's consent, and is recorded as an admin
+``LogEntry``.
 """
 
 import json
@@ -23,6 +25,7 @@ from .exceptions import ScoriaError, ScoriaNotFound, ScoriaValidationError
 from .identity import Identity, tenant_id_for
 from .ids import parse_uuid
 from .runtime.approvals import MAX_COMMENT
+from .runtime.reads import tenant_run, tenant_run_detail
 from .states import RunStatus
 
 VIEW_PERMISSION = "scoria_django.view_run"
@@ -45,16 +48,14 @@ class DecisionFormError(Exception):
 
 
 def _visible(read, request, run_id):
-    """``read(run_id)`` if the operator may see that run; 404 otherwise, whatever the cause."""
+    """``read(run_id, tenant)`` if the operator may see that run; 404 otherwise, whatever
+    the cause. The tenant is resolved first and is part of the read's one query, so a
+    foreign run is found missing with the same work as an id that does not exist."""
+    tenant = tenant_id_for(request)
     try:
-        value = read(run_id)
+        return read(run_id, tenant)
     except ScoriaNotFound:
         raise Http404("No run matches the given id.") from None
-    summary = getattr(value, "summary", value)
-    tenant = tenant_id_for(request)
-    if tenant is not None and summary.tenant_id != tenant:
-        raise Http404("No run matches the given id.")
-    return value
 
 
 def _cancel_reason(request):
@@ -78,7 +79,7 @@ def run_action(request, run_id, notify):
         return HttpResponseBadRequest("Unknown action.")
     if not request.user.has_perm(permission):
         raise PermissionDenied
-    _visible(scoria.get_run, request, run_id)
+    _visible(tenant_run, request, run_id)
     operator = Identity.from_request(request)
     verb = "resumed" if action == "resume" else "cancelled"
     try:
@@ -136,7 +137,7 @@ def decide_action(request, run_id, notify, render):
 
     if not request.user.has_perm(DECIDE_PERMISSION):
         raise PermissionDenied
-    run = _visible(scoria.get_run, request, run_id)
+    run = _visible(tenant_run, request, run_id)
     approval_id = parse_uuid(request.POST.get("approval_id") or "")
     if approval_id is None:
         # Never None into the facade: that would decide every pending approval of the run.
@@ -190,7 +191,7 @@ def decide_action(request, run_id, notify, render):
 def _render_evidence(request, run_id, *, admin_site, extra_context, decision_error=None):
     import scoria_django as scoria
 
-    detail = _visible(scoria.get_run_detail, request, run_id)
+    detail = _visible(tenant_run_detail, request, run_id)
     # The run is visible: its approvals are read in its own tenant, in one query.
     approvals = scoria.list_approvals(
         identity=scoria.identity(tenant_id=detail.summary.tenant_id),

@@ -227,3 +227,7 @@ def leaky_raiser(ctx):
         )
 
     return connect((ctx.input or {}).get("depth", 3))
+
+
+def raises_with_a_dsn(ctx):
+    raise ConnectionError("could not connect to postgres://app:s3cr3t-pw@db/prod")

@@ -129,6 +129,25 @@ def test_change_view_shows_redacted_escaped_json(superuser_client):
     assert "pw-123" not in step_html and "xyz" not in step_html
 
 
+def test_change_views_redact_capability_tags_and_values_in_messages(superuser_client):
+    run = RunFactory(error={"message": "redis://:rd-pw-1@cache:6379 refused"})
+    parent = StepFactory(run=run, kind="handoff", error={"detail": "AKIAIOSFODNN7EXAMPLE"})
+    handoff = HandoffFactory(
+        run=run, parent_step=parent, capability_tags=["read_only", "xoxb-1234567890-abcdef"]
+    )
+
+    pages = [
+        superuser_client.get(reverse(f"admin:scoria_django_{name}_change", args=[pk]))
+        for name, pk in (("run", run.pk), ("step", parent.pk), ("handoff", handoff.pk))
+    ]
+    html = "".join(page.content.decode() for page in pages)
+
+    assert all(page.status_code == 200 for page in pages)
+    for leaked in ("rd-pw-1", "AKIAIOSFODNN7EXAMPLE", "xoxb-1234567890-abcdef"):
+        assert leaked not in html
+    assert "read_only, [redacted]" in html
+
+
 def test_tenant_operator_lists_only_their_tenant(client, settings, db):
     settings.SCORIA_TENANT_RESOLVER = RESOLVER
     user = User.objects.create_user("ops@acme", password="pw", is_staff=True)

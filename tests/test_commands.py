@@ -135,6 +135,22 @@ def test_show_json_is_the_run_detail_with_secrets_redacted():
 
 
 @pytest.mark.django_db
+def test_show_text_redacts_messages_and_capability_tags():
+    from tests.factories import HandoffFactory, RunFactory, StepFactory
+
+    run = RunFactory(status="failed", error={"message": "mysql://root:my-pw-1@db/app"})
+    parent = StepFactory(run=run, kind="handoff", error={"message": "password=pw-2"})
+    HandoffFactory(run=run, parent_step=parent, capability_tags=["read", "sk_live_abcdef123456"])
+
+    text = run_command("scoria_runs", "show", str(run.pk))
+
+    for leaked in ("my-pw-1", "pw-2", "sk_live_abcdef123456"):
+        assert leaked not in text
+    assert "mysql://root:[redacted]@db/app" in text
+    assert "capability tags: read, [redacted]" in text
+
+
+@pytest.mark.django_db
 def test_show_errors():
     with pytest.raises(CommandError, match=f"not_found: run {MISSING} does not exist"):
         run_command("scoria_runs", "show", MISSING)
@@ -303,13 +319,17 @@ def test_prune_bad_arguments(args, message):
 
 # -- scoria_verify ---------------------------------------------------------------------
 
+# The verifier runs the system checks, whose model checks ask every database about JSON.
+ALL_DATABASES = pytest.mark.django_db(databases="__all__")
 
-@pytest.mark.django_db
+
+@ALL_DATABASES
 def test_verify_adoption_passes_and_rolls_back():
     out = run_command("scoria_verify", "adoption")
     lines = [line for line in out.splitlines() if line[:4] in ("PASS", "FAIL", "SKIP")]
     assert [line.split(":")[0] for line in lines] == [
         "PASS  configuration",
+        "PASS  database",
         "PASS  approval handler",
         "PASS  identity",
         "PASS  start_run",
@@ -319,11 +339,11 @@ def test_verify_adoption_passes_and_rolls_back():
         "PASS  resume_run",
         "PASS  same session, new run",
     ]
-    assert "All 9 checks passed." in out
+    assert "All 10 checks passed." in out
     assert not Run.objects.exists()
 
 
-@pytest.mark.django_db
+@ALL_DATABASES
 def test_verify_runtime_to_handoff_with_a_handler_argument():
     out = run_command(
         "scoria_verify", "runtime-to-handoff", "--handler", "review=tests.handlers.review"
@@ -331,11 +351,11 @@ def test_verify_runtime_to_handoff_with_a_handler_argument():
     assert "PASS  delegated evidence: planner to critic, kind review, child step completed" in out
     assert "PASS  unsafe context rejected" in out
     assert "PASS  operator page evidence" in out
-    assert "All 8 checks passed." in out
+    assert "All 9 checks passed." in out
     assert not Run.objects.exists()
 
 
-@pytest.mark.django_db
+@ALL_DATABASES
 def test_verify_fails_without_the_delegated_handler():
     out = io.StringIO()
     with pytest.raises(CommandError, match="checks failed") as raised:
@@ -347,15 +367,15 @@ def test_verify_fails_without_the_delegated_handler():
     assert not Run.objects.exists()
 
 
-@pytest.mark.django_db
+@ALL_DATABASES
 def test_verify_fails_when_the_step_does_not_pause():
     out = io.StringIO()
-    with pytest.raises(CommandError, match="1 of 9 checks failed"):
+    with pytest.raises(CommandError, match="1 of 10 checks failed"):
         call_command("scoria_verify", "adoption", "--kind", "echo", stdout=out)
     assert "FAIL  resume_run: run is completed, not waiting_for_approval" in out.getvalue()
 
 
-@pytest.mark.django_db
+@ALL_DATABASES
 @override_settings(ROOT_URLCONF="tests.test_commands")
 def test_verify_fails_when_the_operator_pages_are_not_mounted():
     out = io.StringIO()
@@ -364,7 +384,7 @@ def test_verify_fails_when_the_operator_pages_are_not_mounted():
     assert "FAIL  operator page: reverse('scoria:workflow_detail') failed" in out.getvalue()
 
 
-@pytest.mark.django_db
+@ALL_DATABASES
 @override_settings(MIDDLEWARE=["scoria_django.middleware.ScoriaIdentityMiddleware"])
 def test_verify_reports_failing_system_checks():
     out = io.StringIO()
@@ -374,7 +394,7 @@ def test_verify_reports_failing_system_checks():
     assert "SKIP  start_run" in out.getvalue()
 
 
-@pytest.mark.django_db
+@ALL_DATABASES
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -388,7 +408,7 @@ def test_verify_bad_arguments(args, message):
         run_command("scoria_verify", *args)
 
 
-@pytest.mark.django_db
+@ALL_DATABASES
 def test_verify_handler_that_does_not_import():
     out = io.StringIO()
     with pytest.raises(CommandError, match="checks failed"):

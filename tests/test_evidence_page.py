@@ -222,6 +222,38 @@ def test_secrets_are_redacted_everywhere_on_the_page(operator_client, start):
     assert "512" in html  # max_tokens is a model parameter, not a credential
 
 
+def test_real_secrets_in_errors_tags_and_urls_are_redacted_on_the_page(operator_client, db):
+    run = RunFactory(
+        root_role_id="planner",
+        status=RunStatus.FAILED,
+        error={"reason": "exception", "message": "connect postgres://app:pg-pw-1@db/prod"},
+        input={"aws_secret_access_key": "aws-sk-2", "api_keys": ["ak-3"], "pwd": "pw-4"},
+    )
+    parent = StepFactory(
+        run=run,
+        role_id="planner",
+        kind="handoff",
+        status=StepStatus.FAILED,
+        error={"reason": "exception", "message": "401 for Authorization: Basic dXNlcjpwdw=="},
+    )
+    child = StepFactory(run=run, parent_step=parent, role_id="critic", kind="review")
+    HandoffFactory(
+        run=run,
+        parent_step=parent,
+        child_step=child,
+        delegated_role_id="critic",
+        capability_tags=["read_only", "token=ghp_" + "x1" * 18],
+    )
+
+    html = text_of(operator_client.get(page_url(run.pk)))
+
+    for leaked in ("pg-pw-1", "aws-sk-2", "ak-3", "pw-4", "dXNlcjpwdw==", "ghp_x1x1"):
+        assert leaked not in html
+    assert "postgres://app:[redacted]@db/prod" in html
+    assert "Authorization: Basic [redacted]" in html
+    assert "read_only" in html and "token=[redacted]" in html
+
+
 def test_secrets_in_the_projected_context_preview_are_redacted(operator_client, db):
     run = RunFactory(root_role_id="planner")
     parent = StepFactory(run=run, role_id="planner", kind="handoff")
@@ -688,3 +720,33 @@ def test_decisions_need_a_csrf_token(gated, db):
 
     assert response.status_code == 403
     assert the_approval(run).status == "pending"
+
+
+def _queries_for(client, url, method="get", **data):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = getattr(client, method)(url, data)
+    return response, [query["sql"] for query in captured.captured_queries]
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_foreign_run_costs_what_an_unknown_id_costs(client, settings, db, method):
+    """Same queries, same answer: timing cannot tell another tenant's run from no run."""
+    settings.SCORIA_TENANT_RESOLVER = RESOLVER
+    client.force_login(make_operator("ops@acme", "cancel_run"))
+    foreign = build_run(12, 40)
+    foreign.tenant_id = "globex"
+    foreign.save(update_fields=["tenant_id"])
+    data = {"action": "cancel"} if method == "post" else {}
+    client.get(page_url(uuid.uuid4()))  # warm the session and permission caches alike
+
+    foreign_response, foreign_queries = _queries_for(client, page_url(foreign.pk), method, **data)
+    missing_response, missing_queries = _queries_for(client, page_url(uuid.uuid4()), method, **data)
+
+    assert foreign_response.status_code == missing_response.status_code == 404
+    assert foreign_response.content == missing_response.content
+    assert len(foreign_queries) == len(missing_queries)
+    # Not one query reads the foreign run's steps, events or handoffs.
+    assert not any("scoria_django_step" in sql for sql in foreign_queries)

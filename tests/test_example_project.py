@@ -3,6 +3,7 @@
 import io
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -275,6 +276,33 @@ def test_runs_of_other_users_are_not_found(client, member, django_user_model, ex
 
 
 @pytest.mark.django_db(transaction=True)
+def test_staff_see_and_approve_only_their_own_tenants_runs(
+    client, django_user_model, example_site, settings
+):
+    settings.SCORIA_TENANT_RESOLVER = "tests.operator_tenants.tenant_from_username"
+    staff = django_user_model.objects.create_superuser("ops@acme", password="pw-ops-123")
+    start = {
+        "root_role_id": "executor",
+        "initial_step": APPROVAL_STEP,
+        "handlers": {"approval": handlers.draft_reply},
+        "runtime": {"metadata": {"payload": {"prompt": "Refund order 42"}}},
+    }
+    foreign = scoria.start_run(scoria.identity(actor_id="g-1", tenant_id="globex"), **start)
+    own = scoria.start_run(scoria.identity(actor_id="a-1", tenant_id="acme"), **start)
+    assert foreign.status == own.status == "waiting_for_approval"
+    client.force_login(staff)
+
+    assert client.get(reverse("assistant:run", args=[foreign.run_id])).status_code == 404
+    assert client.post(reverse("assistant:approve", args=[foreign.run_id])).status_code == 404
+    assert client.post(reverse("assistant:cancel", args=[foreign.run_id])).status_code == 404
+    assert scoria.get_run(foreign.run_id).status == "waiting_for_approval"
+
+    assert client.get(reverse("assistant:run", args=[own.run_id])).status_code == 200
+    client.post(reverse("assistant:approve", args=[own.run_id]))
+    assert scoria.get_run(own.run_id).status == "completed"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_cancel_and_errors_shown_with_their_code(client, operator, example_site):
     client.force_login(operator)
     run_id, _ = start_turn(client, "Draft a reply to the supplier.")
@@ -298,6 +326,7 @@ def test_blank_prompt_is_a_form_error(client, operator, example_site):
 # -- the example's own settings ----------------------------------------------------------
 
 
+@pytest.mark.django_db(databases="__all__")  # the model checks query every database
 def test_example_settings_follow_the_installation_guide():
     from example_project import settings as example
 
@@ -336,7 +365,7 @@ def test_example_project_migrates_and_passes_both_verification_lanes(tmp_path):
     db = tmp_path / "demo.sqlite3"
     result = _manage("migrate", "--noinput", "-v", "0", db=db)
     assert result.returncode == 0, result.stderr
-    for lane, count in (("adoption", 9), ("runtime-to-handoff", 8)):
+    for lane, count in (("adoption", 10), ("runtime-to-handoff", 9)):
         result = _manage("scoria_verify", lane, db=db)
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.count("PASS ") == count
@@ -344,6 +373,51 @@ def test_example_project_migrates_and_passes_both_verification_lanes(tmp_path):
     with sqlite3.connect(db) as connection:
         runs = connection.execute("SELECT COUNT(*) FROM scoria_django_run").fetchone()[0]
     assert runs == 0  # the verifier rolled back everything it wrote
+
+
+def test_verify_on_an_unmigrated_database_prints_a_fail_line(tmp_path):
+    result = _manage("scoria_verify", "adoption", db=tmp_path / "fresh.sqlite3")
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "FAIL  database: database 'default' is not migrated (" in result.stdout
+    assert "run manage.py migrate" in result.stdout
+    assert "SKIP  identity: needs an earlier check (migrated)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("addr", "url"),
+    [
+        ("127.0.0.1:8000", "http://127.0.0.1:8000"),
+        ("8001", "http://127.0.0.1:8001"),
+        ("0.0.0.0:9000", "http://127.0.0.1:9000"),
+        ("[::]:8002", "http://127.0.0.1:8002"),
+        ("localhost:8003", "http://localhost:8003"),
+        ("[::1]:8004", "http://[::1]:8004"),
+    ],
+)
+def test_make_demo_prints_the_address_it_serves(addr, url):
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [make, "-s", "--no-print-directory", "demo-url", f"DEMO_ADDR={addr}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout.strip() == url, result.stderr
+
+
+def test_make_demo_installs_only_the_package():
+    makefile = (ROOT / "Makefile").read_text()
+    demo = re.search(r"^demo: (.*)$", makefile, re.M).group(1).split()
+    assert demo == ["$(DEMO_STAMP)"]
+    recipe = re.search(r"^\$\(DEMO_STAMP\):.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
+    assert "install --quiet -e .\n" in recipe
+    assert "[test" not in recipe
 
 
 @pytest.mark.django_db

@@ -215,6 +215,41 @@ def test_a_stored_handler_that_stopped_importing_fails_with_handler_not_found():
 
 
 @pytest.mark.parametrize(
+    ("path", "detail"),
+    [
+        ("tests.handlerz.echo", "no module named 'tests.handlerz' (is the path"),
+        (
+            "tests.broken_handlers.handler",
+            "module 'tests.broken_handlers' fails to import: ModuleNotFoundError: "
+            "No module named 'scoria_test_missing_dependency'",
+        ),
+        (
+            "tests.raising_handlers.handler",
+            "module 'tests.raising_handlers' fails to import: RuntimeError: "
+            "ACME_API_URL is not configured",
+        ),
+    ],
+)
+def test_handler_not_found_tells_a_typo_from_a_module_that_fails_to_import(path, detail):
+    summary = start_queued(handlers.echo)
+    Run.objects.filter(pk=summary.run_id).update(handlers={"work": path})
+    execute(summary.run_id, summary.current_step_id)
+    error = only_step(summary).error
+    assert error["reason"] == "handler_not_found"
+    assert error["path"] == path
+    assert error["detail"].startswith(detail)
+    assert scoria.get_run(summary.run_id).status == "failed"
+
+
+def test_a_handler_exception_message_is_stored_redacted():
+    summary = start(runtime_handlers.raises_with_a_dsn)
+    error = only_step(summary).error
+    assert error["reason"] == "exception"
+    assert "s3cr3t-pw" not in error["message"]
+    assert "postgres://app:[redacted]@db/prod" in error["message"]
+
+
+@pytest.mark.parametrize(
     "handler",
     [runtime_handlers.returns_bytes, runtime_handlers.returns_set, runtime_handlers.returns_nan],
 )

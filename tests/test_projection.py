@@ -264,3 +264,44 @@ def test_an_unsafe_key_is_found_at_any_depth(path, unsafe):
     with pytest.raises(UnsafeProjectedContext) as caught:
         check_projected_context(context)
     assert caught.value.detail.startswith(f"projected_context.{expected}:")
+
+
+# -- look-alike letters and separator-free spellings (docs/handoffs.md) --------------------
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "h\u0435aders",  # Cyrillic е
+        "\u041deaders",  # Cyrillic Н
+        "\u1e23eaders",  # ḣ (dotted h)
+        "h\u00e8aders",  # è
+        "he\u0301aders",  # e + combining acute
+        "\u0397eaders",  # Greek capital eta
+        "chat_h\u0131story",  # dotless ı
+        "m\u0435ss\u0430g\u0435s",  # three Cyrillic letters
+        "c\u043e\u043ekies",  # Cyrillic о twice
+        "tr\u0430nscript",
+        "chathistory",
+        "ChatHistory",
+        "chat.history",
+        "he\u200baders",  # zero-width space
+        "requestheaders",
+        "supporttranscript",
+        "providersessionid",
+        "sessionstate",
+        "messagehistory",
+    ],
+)
+def test_look_alike_and_run_together_keys_are_unsafe(key):
+    assert is_unsafe_key(key)
+    with pytest.raises(UnsafeProjectedContext):
+        check_projected_context({"task": "t", key: []})
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["websocket", "socketed", "historyless_summary", "headline", "hist0ry", "session_id", "tâche"],
+)
+def test_look_alike_rules_leave_ordinary_keys_alone(key):
+    assert not is_unsafe_key(key)

@@ -309,3 +309,29 @@ def test_a_failed_run_without_a_failed_step_is_not_resumable():
     assert raised.value.code == "not_resumable"
     assert scoria.get_run(run.pk).status == "failed"
     assert not Run.objects.get(pk=run.pk).events.filter(event_type="retry_requested").exists()
+
+
+@pytest.mark.parametrize("verb", ["resume", "cancel"])
+def test_a_session_id_passed_as_a_run_id_says_so(verb):
+    session_id = str(uuid.uuid4())
+    ident = scoria.identity(actor_id="u-1", session_id=session_id)
+    scoria.start_run(ident, root_role_id="executor")
+
+    with pytest.raises(scoria.ScoriaNotFound) as caught:
+        if verb == "resume":
+            scoria.resume_run(session_id, identity=ident)
+        else:
+            scoria.cancel_run(session_id)
+
+    assert caught.value.code == "not_found"
+    assert caught.value.field == "run_id"
+    assert caught.value.detail.startswith(
+        f"{session_id} looks like a session id, not a run id: pass the run_id"
+    )
+
+
+def test_an_unknown_run_id_is_plainly_not_found():
+    run_id = str(uuid.uuid4())
+    with pytest.raises(scoria.ScoriaNotFound) as caught:
+        scoria.resume_run(run_id)
+    assert caught.value.detail == f"run {run_id} does not exist"

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E4
 )
 
 import scoria_django as scoria  # noqa: E402
+from scoria_django import tracing  # noqa: E402
 from scoria_django.compat import DUMMY_BACKEND, IMMEDIATE_BACKEND  # noqa: E402
 from scoria_django.models import Step  # noqa: E402
 from scoria_django.runtime.executor import execute  # noqa: E402
@@ -25,14 +26,21 @@ pytestmark = pytest.mark.django_db(transaction=True)
 EXPORTER = InMemorySpanExporter()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _provider():
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
-    # The global provider can be set once per process; the SDK's own is kept if set.
-    trace.set_tracer_provider(provider)
-    if not isinstance(trace.get_tracer_provider(), TracerProvider):
-        pytest.skip("another tracer provider was installed first")
+PROVIDER = TracerProvider()
+PROVIDER.add_span_processor(SimpleSpanProcessor(EXPORTER))
+
+
+class _SdkTrace:
+    """scoria's tracing module pointed at this test's SDK provider, not the process-wide
+    one: a global provider would make every later test record spans."""
+
+    get_tracer = PROVIDER.get_tracer
+    get_current_span = staticmethod(trace.get_current_span)
+
+
+@pytest.fixture(autouse=True)
+def _provider(monkeypatch):
+    monkeypatch.setattr(tracing, "trace", _SdkTrace)
 
 
 @pytest.fixture(autouse=True)
@@ -67,7 +75,7 @@ def spans(name):
 
 def test_one_trace_spans_the_start_request_and_the_workers_handler(client):
     client.force_login(User.objects.create_user("alice", password="pw"))
-    tracer = trace.get_tracer("tests")
+    tracer = PROVIDER.get_tracer("tests")
     with tracer.start_as_current_span("POST /api/scoria/runs/") as request_span:
         started = client.post(
             "/api/scoria/runs/",
@@ -99,7 +107,7 @@ def test_a_resume_continues_the_resuming_requests_trace(settings):
     waiting = scoria.start_run(None, initial_step={"kind": "approval", "role_id": "r"})
     settings.SCORIA_TASK_BACKEND = "queue"
     EXPORTER.clear()
-    tracer = trace.get_tracer("tests")
+    tracer = PROVIDER.get_tracer("tests")
     with tracer.start_as_current_span("POST resume") as resume_span:
         scoria.resume_run(waiting.run_id)
     step = Step.objects.get(run_id=waiting.run_id)

@@ -98,12 +98,19 @@ def start(request):
 
 
 def _visible_run(request, run_id):
-    """The run, if this user started it (or is staff); otherwise a plain 404."""
+    """The run, if it belongs to this request's tenant and this user started it (staff:
+    any run of their tenant); otherwise a plain 404, the same as for an unknown id.
+
+    Staff are operators of their own tenant only: the tenant comes from
+    ``SCORIA_TENANT_RESOLVER``, as on scoria's own operator pages.
+    """
+    identity = request.scoria_identity
     try:
         summary = scoria.get_run(run_id)
     except scoria.ScoriaNotFound:
         raise Http404("No such run.") from None
-    if not request.user.is_staff and summary.actor_id != str(request.user.pk):
+    mine = summary.actor_id == identity.actor_id
+    if summary.tenant_id != identity.tenant_id or not (mine or request.user.is_staff):
         raise Http404("No such run.")
     return summary
 

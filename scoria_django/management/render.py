@@ -7,7 +7,7 @@ import json
 from django.core.serializers.json import DjangoJSONEncoder
 
 from ..evidence import step_tree, traceback_of
-from ..redaction import redact
+from ..redaction import redact, redact_text
 
 # The step-row payloads a step line is followed by: what the step asked and ended with
 # (its inputs and contexts are in ``--json``).
@@ -97,7 +97,7 @@ def detail_lines(detail):
             f"{child} status={item['child_status']}"
         )
         keys = ", ".join(sorted(item["projected_context"])) or "-"
-        tags = ", ".join(item["capability_tags"]) or "-"
+        tags = redact_text(", ".join(map(str, item["capability_tags"]))) or "-"
         lines.append(f"    context keys: {keys}  capability tags: {tags}")
     lines += ["", f"Events ({len(detail.events)}):"]
     for event in detail.events:

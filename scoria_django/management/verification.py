@@ -6,6 +6,7 @@ backend the host configured: an enqueue registered with ``on_commit`` would neve
 inside a transaction that is rolled back.
 """
 
+import textwrap
 import uuid
 from dataclasses import dataclass
 from importlib import import_module
@@ -13,7 +14,7 @@ from importlib import import_module
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import checks
-from django.db import connections
+from django.db import DatabaseError, connections, router
 from django.test import Client, RequestFactory
 from django.test.utils import override_settings
 from django.urls import NoReverseMatch, reverse
@@ -21,6 +22,7 @@ from django.urls import NoReverseMatch, reverse
 from ..conf import scoria_settings
 from ..exceptions import ScoriaError, UnsafeProjectedContext
 from ..identity import Identity
+from ..redaction import redact_text
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 LANES = ("adoption", "runtime-to-handoff")
@@ -38,7 +40,8 @@ class Result:
     detail: str
 
     def line(self):
-        return f"{self.status}  {self.name}: {self.detail}"
+        # Details quote run errors and exception messages: redacted like every surface.
+        return f"{self.status}  {self.name}: {redact_text(self.detail)}"
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,27 @@ class Checklist:
         return url, response.content.decode(response.charset or "utf-8", "replace")
 
     # -- shared checks ---------------------------------------------------------------
+
+    def check_database(self):
+        """The database is reachable and migrated: every later check writes to it."""
+        from django.db.migrations.executor import MigrationExecutor
+
+        from ..models import Run
+
+        alias = router.db_for_write(Run)
+        try:
+            executor = MigrationExecutor(connections[alias])
+            plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        except DatabaseError as exc:
+            raise CheckFailed(f"database {alias!r} cannot be read: {exc}") from None
+        if plan:
+            names = ", ".join(f"{migration.app_label}.{migration.name}" for migration, _ in plan)
+            raise CheckFailed(
+                f"database {alias!r} is not migrated ({len(plan)} unapplied: "
+                f"{textwrap.shorten(names, 120)}): run manage.py migrate"
+            )
+        self.state["migrated"] = True
+        return f"database {alias!r} is migrated"
 
     def check_configuration(self):
         problems = [
@@ -380,8 +404,9 @@ class Checklist:
 # (check name, method, state keys it needs) in the guide's order.
 ADOPTION = (
     ("configuration", "check_configuration", ()),
+    ("database", "check_database", ()),
     ("approval handler", "check_handler", ("configured",)),
-    ("identity", "check_identity", ("configured",)),
+    ("identity", "check_identity", ("configured", "migrated")),
     ("start_run", "check_start", ("identity", "handler")),
     ("store run_id", "check_store", ("run_id",)),
     ("get_run", "check_get_run", ("stored_run_id",)),
@@ -391,8 +416,9 @@ ADOPTION = (
 )
 RUNTIME_TO_HANDOFF = (
     ("configuration", "check_configuration", ()),
+    ("database", "check_database", ()),
     ("delegated handler", "check_delegated_handler", ("configured",)),
-    ("identity", "check_identity", ("configured",)),
+    ("identity", "check_identity", ("configured", "migrated")),
     ("default run", "check_default_run", ("identity",)),
     ("bounded handoff", "check_handoff", ("default_run_id", "delegated_handler")),
     ("unsafe context rejected", "check_unsafe_context", ("identity", "delegated_handler")),

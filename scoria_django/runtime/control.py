@@ -7,7 +7,7 @@ from typing import Any
 from django.db import transaction
 
 from .. import transitions
-from ..exceptions import InvalidRunId, NotResumable
+from ..exceptions import InvalidRunId, NotFound, NotResumable
 from ..identity import Identity
 from ..identity import identity as make_identity
 from ..ids import parse_uuid
@@ -27,6 +27,26 @@ def _run_pk(run_id: str | uuid.UUID) -> uuid.UUID:
     return pk
 
 
+def _missing(pk: uuid.UUID, ident: Identity):
+    """The ``not_found`` raised for a run id that names no run. A newcomer's usual slip is
+    passing the session id (a UUID too): then the error says so and what to pass."""
+
+    def missing(message: str) -> NotFound:
+        from ..models import Run
+
+        value = str(pk)
+        if ident.session_id == value or Run.objects.filter(session_id=value).exists():
+            return NotFound(
+                f"{value} looks like a session id, not a run id: pass the run_id that "
+                "start_run returned (list_runs_for_session(session_id) lists the runs "
+                "of a session)",
+                field="run_id",
+            )
+        return NotFound(message)
+
+    return missing
+
+
 def resume_run(
     run_id: str | uuid.UUID,
     *,
@@ -39,7 +59,7 @@ def resume_run(
     ident = make_identity(identity)
     resolved = resolve_handlers(handlers)
     check_json(input, field="input")
-    with transitions.locked_run(pk) as journal:
+    with transitions.locked_run(pk, missing=_missing(pk, ident)) as journal:
         _resume_locked(journal, ident, resolved, input)
     return get_run(pk)
 
@@ -102,10 +122,11 @@ def cancel_run(
 ) -> RunSummary:
     """Cancel a run and every unfinished step; a running handler's result will be discarded."""
     pk = _run_pk(run_id)
-    actor_id = make_identity(identity).actor_id
+    ident = make_identity(identity)
+    actor_id = ident.actor_id
     check_json(reason, field="reason")
     with transaction.atomic(using=transitions.db_alias()):
-        with transitions.locked_run(pk) as journal:
+        with transitions.locked_run(pk, missing=_missing(pk, ident)) as journal:
             transitions.finish_run(journal, "cancel", reason, actor_id=actor_id)
         cancel_children(pk, actor_id)
     return get_run(pk)

@@ -69,10 +69,12 @@ def exception_error(exc, reason="exception"):
     """Type, message and a redacted, size-capped traceback (frames only: never local
     variables), for the operators who read the step's evidence."""
     try:
-        message = clean_text(exc)
+        # Redacted as it is recorded: scoria wrote this text, and messages quote
+        # connection strings, headers and keys (scoria_django/redaction.py).
+        message = clean_text(redact_text(str(exc)[: MAX_MESSAGE * 4]))
     except Exception:  # noqa: BLE001 - a broken __str__ must not hide the failure
         message = ""
-    error = {"reason": reason, "type": _class_path(type(exc)), "message": redact_text(message)}
+    error = {"reason": reason, "type": _class_path(type(exc)), "message": message}
     if exc.__traceback__ is not None:
         error["traceback"] = traceback_text(exc)
     return error

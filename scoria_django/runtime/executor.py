@@ -29,8 +29,8 @@ from ..states import RunStatus, StepStatus
 from ..transitions import locked_run
 from .backends import backend_runs_inline
 from .context import StepContext
-from .decisions import Completed, Failed, Retry, Waiting, decide, exception_error
-from .handlers import handler_path, load_handler
+from .decisions import Completed, Failed, Retry, Waiting, clean_text, decide, exception_error
+from .handlers import handler_path, import_failure, load_handler
 from .handoffs import record_handoff
 from .leases import Claim, lease_seconds, retry_on_contention
 
@@ -44,8 +44,16 @@ TIMED_OUT = object()
 class _MissingHandler:
     """The stored handler path no longer imports (not an ImportError raised by the handler)."""
 
-    def __init__(self, error):
+    def __init__(self, path, error):
+        self.path = path
         self.error = error
+
+    def as_error(self):
+        # The import failure in words: a typo in the path reads differently from a module
+        # that exists but fails to import (its own exception is quoted).
+        error = exception_error(self.error, reason="handler_not_found")
+        detail = import_failure(self.path, self.error)
+        return {**error, "path": self.path, "detail": clean_text(detail)}
 
 
 def execute(run_id, step_id):
@@ -251,8 +259,8 @@ def invoke(claim, worker=None):
 
     try:
         handler = load_handler(claim.handler_path)
-    except ImportError as exc:
-        return _MissingHandler(exc)
+    except Exception as exc:  # noqa: BLE001 - a module may raise anything while importing
+        return _MissingHandler(claim.handler_path, exc)
     claim.extra["handler"] = handler
     own = worker is None
     worker = _HandlerThread() if own else worker
@@ -294,7 +302,7 @@ def record_outcome(claim, result):
         error = {"reason": "timeout", "timeout_seconds": step_timeout(claim)}
         decision = with_retry_policy(claim, Failed(error), TimeoutError())
     elif isinstance(result, _MissingHandler):
-        decision = Failed(exception_error(result.error, reason="handler_not_found"))
+        decision = Failed(result.as_error())
     else:
         if isinstance(result, BaseException):
             handler_logger.error(

@@ -4,6 +4,27 @@ from django.utils.module_loading import import_string
 
 from ..conf import scoria_settings
 from ..exceptions import HandlerNotFound, InvalidOption
+from ..redaction import redact_text
+
+
+def import_failure(path, exc):
+    """Why ``import_string(path)`` failed, in words that tell a typo from a broken module.
+
+    A module that is not there (``myapp.handlerz``) is a typo in the path; a module that is
+    there but raises while importing (a missing dependency, a ``NameError``) is a bug in
+    that module, and its own error is quoted.
+    """
+    module, _, attribute = path.rpartition(".")
+    if not module:
+        return f"{path!r} is not a dotted path (module.attribute)"
+    if isinstance(exc, ModuleNotFoundError) and exc.name is not None:
+        if module == exc.name or module.startswith(f"{exc.name}."):
+            return f"no module named {exc.name!r} (is the path {path!r} spelled right?)"
+        return f"module {module!r} fails to import: ModuleNotFoundError: {redact_text(str(exc))}"
+    if isinstance(exc, ImportError) and str(exc).startswith(f'Module "{module}" does not define'):
+        return f"module {module!r} has no attribute {attribute!r}"
+    # The module's own message may quote a connection string or a key: shown redacted.
+    return f"module {module!r} fails to import: {type(exc).__name__}: {redact_text(str(exc))}"
 
 
 def dotted_path(handler, kind):
@@ -18,10 +39,15 @@ def dotted_path(handler, kind):
         )
     try:
         imported = import_string(path)
-    except ImportError:
+    except Exception as exc:  # noqa: BLE001 - a module may raise anything while importing
+        reason = import_failure(path, exc)
+        if not isinstance(handler, str):
+            reason += (
+                "; a worker process must be able to import the handler, so lambdas and "
+                "closures cannot be handlers"
+            )
         raise HandlerNotFound(
-            f"handler for kind {kind!r} does not import from {path!r}: a worker process "
-            "must be able to import it, so lambdas and closures cannot be handlers",
+            f"handler for kind {kind!r} does not import from {path!r}: {reason}",
             field=f"handlers.{kind}",
         ) from None
     if not callable(imported) or (callable(handler) and imported is not handler):

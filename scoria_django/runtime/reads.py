@@ -4,6 +4,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from ..exceptions import InvalidFilter, NotFound
+from ..ids import parse_uuid
 from ..records import (
     SUMMARY_VALUES,
     RunDetail,
@@ -19,9 +20,15 @@ if TYPE_CHECKING:
     from ..models import Run
 
 
-def _run(run_id: str | uuid.UUID) -> "Run":
-    # The engine's own read of the row: the hot read of every start and resume.
-    run = read_run(run_id)
+def _run(run_id: str | uuid.UUID, *, tenant_id: str | None = None) -> "Run":
+    from ..models import Run
+
+    if tenant_id is None:
+        # The engine's own read of the row: the hot read of every start and resume.
+        run = read_run(run_id)
+    else:
+        pk = parse_uuid(run_id)
+        run = Run.objects.for_tenant(tenant_id).filter(pk=pk).first() if pk else None
     if run is None:
         raise NotFound(f"run {run_id!s} does not exist")
     return run
@@ -69,3 +76,24 @@ def detail_of(run: "Run") -> RunDetail:
 
 def get_run_detail(run_id: str | uuid.UUID) -> RunDetail:
     return detail_of(_run(run_id))
+
+
+def tenant_run_detail(run_id: str | uuid.UUID, tenant_id: str | None) -> RunDetail:
+    """``get_run_detail`` among one tenant's runs (every run when ``tenant_id`` is None).
+
+    The tenant is part of the first query, so another tenant's run costs what an unknown
+    id costs (one query, then ``not_found``): the operator pages' 404 does not say which.
+    """
+    return detail_of(_run(run_id, tenant_id=tenant_id))
+
+
+def tenant_run(run_id: str | uuid.UUID, tenant_id: str | None) -> RunSummary:
+    """``get_run`` among one tenant's runs, with the same one query for any missing run."""
+    from ..models import Run
+
+    pk = parse_uuid(run_id)
+    runs = Run.objects.all() if tenant_id is None else Run.objects.for_tenant(tenant_id)
+    row = runs.filter(pk=pk).values(*SUMMARY_VALUES).first() if pk else None
+    if row is None:
+        raise NotFound(f"run {run_id!s} does not exist")
+    return RunSummary.from_values(row)

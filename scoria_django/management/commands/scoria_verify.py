@@ -5,7 +5,7 @@ rolled back, and prints one PASS / FAIL / SKIP line per check. Exits non-zero on
 """
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import router, transaction
+from django.db import DatabaseError, router, transaction
 
 from ..verification import FAIL, LANES, Checklist, Options
 
@@ -60,9 +60,15 @@ class Command(BaseCommand):
             if not str(getattr(opts, name)).strip():
                 raise CommandError(f"--{name.replace('_', '-')} must not be blank")
         self.stdout.write(f"scoria_verify {lane} (everything written is rolled back)")
-        with transaction.atomic(using=router.db_for_write(Run)):
-            results = Checklist(lane, opts).run()
-            transaction.set_rollback(True, using=router.db_for_write(Run))
+        alias = router.db_for_write(Run)
+        try:
+            with transaction.atomic(using=alias):
+                results = Checklist(lane, opts).run()
+                transaction.set_rollback(True, using=alias)
+        except DatabaseError as exc:
+            # A database that cannot even open a transaction: a FAIL line, not a traceback.
+            self.stdout.write(self.style.ERROR(f"{FAIL}  database: {alias!r}: {exc}"))
+            raise CommandError("the database is not usable", returncode=1) from None
         for result in results:
             style = self.style.ERROR if result.status == FAIL else self.style.SUCCESS
             self.stdout.write(style(result.line()) if result.status != "SKIP" else result.line())
