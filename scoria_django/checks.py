@@ -422,8 +422,7 @@ def check_session_concurrency(app_configs=None, **kwargs):
         return []
     return [
         checks.Error(
-            f"SCORIA_SESSION_CONCURRENCY must be one of {', '.join(ON_BUSY)}, "
-            f"not {_shown(value)}.",
+            f"SCORIA_SESSION_CONCURRENCY must be one of {', '.join(ON_BUSY)}, not {_shown(value)}.",
             id="scoria.E014",
         )
     ]
