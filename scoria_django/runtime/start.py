@@ -1,7 +1,8 @@
 """``start_run`` and ``start_handoff_run``: validate everything, then write one transaction."""
 
 import datetime
-from collections.abc import Collection, Mapping, Sequence
+import inspect
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,55 +88,26 @@ def _timeout(value):
     return float(value)
 
 
-def start_run(
-    identity: Identity | Mapping[str, Any] | None,
-    *,
-    root_role_id: str = "executor",
-    initial_step: dict[str, Any] | None = None,
-    metadata: dict[str, Any] | None = None,
-    payload: Any = None,
-    input: Any = None,
-    runtime: dict[str, Any] | Sequence[tuple[str, Any]] | None = None,
-    handlers: dict[str, Any] | None = None,
-    timeout: float | None = None,
-    provider: str | None = None,
-    model: str | None = None,
-    prompt_policy: dict[str, Any] | None = None,
-    idempotency_key: str | None = None,
-    on_busy: str | None = None,
-    max_steps: int | None = None,
-    deadline: datetime.datetime | datetime.timedelta | float | None = None,
-) -> RunSummary:
-    """Start a durable run for ``identity``; the summary already shows inline outcomes.
-
-    With ``idempotency_key``, a repeat of the same start returns the first run's summary
-    and writes nothing (``start_run_reporting`` also says which happened).
-    """
-    return start_run_reporting(
-        identity,
-        root_role_id=root_role_id,
-        initial_step=initial_step,
-        metadata=metadata,
-        payload=payload,
-        input=input,
-        runtime=runtime,
-        handlers=handlers,
-        timeout=timeout,
-        provider=provider,
-        model=model,
-        prompt_policy=prompt_policy,
-        idempotency_key=idempotency_key,
-        on_busy=on_busy,
-        max_steps=max_steps,
-        deadline=deadline,
-    ).summary
-
-
 @dataclass(frozen=True, slots=True)
 class Started:
     summary: RunSummary
     created: bool
     """False when an earlier start with the same idempotency key is returned."""
+
+
+def _summary_only[**P](start: Callable[P, Started], name: str, doc: str) -> Callable[P, RunSummary]:
+    """The facade's form of a reporting start: the same arguments, just the summary."""
+
+    def facade(*args: P.args, **kwargs: P.kwargs) -> RunSummary:
+        return start(*args, **kwargs).summary
+
+    facade.__name__ = facade.__qualname__ = name
+    facade.__doc__ = doc
+    facade.__module__ = start.__module__
+    facade.__signature__ = inspect.signature(start).replace(  # type: ignore[attr-defined]
+        return_annotation=RunSummary
+    )
+    return facade
 
 
 def start_run_reporting(
@@ -219,6 +191,17 @@ def start_run_reporting(
         return _admitted_start(run, admitted, ident, write)
 
 
+start_run = _summary_only(
+    start_run_reporting,
+    "start_run",
+    """Start a durable run for ``identity``; the summary already shows inline outcomes.
+
+    With ``idempotency_key``, a repeat of the same start returns the first run's summary
+    and writes nothing (``start_run_reporting`` also says which happened).
+    """,
+)
+
+
 def _admitted_start(run, admitted, ident, write) -> Started:
     """Write a new run through ``write(journal)`` unless its idempotency key was used:
     then return that run (the same request) or refuse (a different one)."""
@@ -285,41 +268,6 @@ def _new_run(ident, root_role, kind, metadata, handlers, run_input, timeout):
     )
 
 
-def start_handoff_run(
-    identity: Identity | Mapping[str, Any] | None,
-    # None defaults are validated in the documented order (docs/handoffs.md), not left to TypeError.
-    delegated_role_id: str | None = None,
-    *,
-    root_role_id: str | None = None,
-    delegated_kind: str | None = None,
-    handoff_input: dict[str, Any] | None = None,
-    projected_context: dict[str, Any] | None = None,
-    scoped_context: dict[str, Any] | None = None,
-    capability_tags: Collection[str | int] | None = (),
-    metadata: dict[str, Any] | None = None,
-    payload: Any = None,
-    handlers: dict[str, Any] | None = None,
-    idempotency_key: str | None = None,
-    on_busy: str | None = None,
-) -> RunSummary:
-    """Start a run whose first step hands a bounded, validated context to another role."""
-    return start_handoff_run_reporting(
-        identity,
-        delegated_role_id,
-        root_role_id=root_role_id,
-        delegated_kind=delegated_kind,
-        handoff_input=handoff_input,
-        projected_context=projected_context,
-        scoped_context=scoped_context,
-        capability_tags=capability_tags,
-        metadata=metadata,
-        payload=payload,
-        handlers=handlers,
-        idempotency_key=idempotency_key,
-        on_busy=on_busy,
-    ).summary
-
-
 def start_handoff_run_reporting(
     identity: Identity | Mapping[str, Any] | None,
     delegated_role_id: str | None = None,
@@ -379,3 +327,10 @@ def start_handoff_run_reporting(
 
     with tracing.span("scoria.start", run_id=run.pk, kind=handoff["delegated_kind"]):
         return _admitted_start(run, admitted, ident, write)
+
+
+start_handoff_run = _summary_only(
+    start_handoff_run_reporting,
+    "start_handoff_run",
+    """Start a run whose first step hands a bounded, validated context to another role.""",
+)
