@@ -208,11 +208,9 @@ def _callable_path_problem(path):
     return None if callable(found) else "it does not name a callable"
 
 
-@checks.register()
-def check_tenant_resolver(app_configs=None, **kwargs):
-    """A resolver that does not import would turn every request that reads the identity
-    (and every operator page) into a 500, so it is reported at startup instead."""
-    path = _setting("TENANT_RESOLVER")
+def _callable_setting(name, signature, check_id):
+    """The error for a ``SCORIA_<name>`` dotted path that does not give a callable."""
+    path = _setting(name)
     if not path:
         return []
     problem = _callable_path_problem(path)
@@ -220,11 +218,18 @@ def check_tenant_resolver(app_configs=None, **kwargs):
         return []
     return [
         checks.Error(
-            f"SCORIA_TENANT_RESOLVER {path!r} is not usable: {problem}.",
-            hint="Use the dotted path of a module-level callable(request) -> str | None.",
-            id="scoria.E005",
+            f"SCORIA_{name} {path!r} is not usable: {problem}.",
+            hint=f"Use the dotted path of a module-level {signature}.",
+            id=check_id,
         )
     ]
+
+
+@checks.register()
+def check_tenant_resolver(app_configs=None, **kwargs):
+    """A resolver that does not import would turn every request that reads the identity
+    (and every operator page) into a 500, so it is reported at startup instead."""
+    return _callable_setting("TENANT_RESOLVER", "callable(request) -> str | None", "scoria.E005")
 
 
 def _task_backend():
@@ -323,19 +328,9 @@ def check_runtime_defaults(app_configs=None, **kwargs):
 
 @checks.register()
 def check_defaults_resolver(app_configs=None, **kwargs):
-    path = _setting("DEFAULTS_RESOLVER")
-    if not path:
-        return []
-    problem = _callable_path_problem(path)
-    if problem is None:
-        return []
-    return [
-        checks.Error(
-            f"SCORIA_DEFAULTS_RESOLVER {path!r} is not usable: {problem}.",
-            hint="Use the dotted path of a module-level callable(identity) -> dict | None.",
-            id="scoria.E009",
-        )
-    ]
+    return _callable_setting(
+        "DEFAULTS_RESOLVER", "callable(identity) -> dict | None", "scoria.E009"
+    )
 
 
 @checks.register()
@@ -400,19 +395,9 @@ def check_redaction_patterns(app_configs=None, **kwargs):
 @checks.register()
 def check_approval_policy(app_configs=None, **kwargs):
     """A policy that does not import would refuse every decision at run time."""
-    path = _setting("APPROVAL_POLICY")
-    if path is None:
-        return []
-    problem = _callable_path_problem(path)
-    if problem is None:
-        return []
-    return [
-        checks.Error(
-            f"SCORIA_APPROVAL_POLICY {path!r} is not usable: {problem}.",
-            hint="Use the dotted path of a module-level callable(approval, identity) -> bool.",
-            id="scoria.E013",
-        )
-    ]
+    return _callable_setting(
+        "APPROVAL_POLICY", "callable(approval, identity) -> bool", "scoria.E013"
+    )
 
 
 @checks.register()

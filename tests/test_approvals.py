@@ -2,11 +2,10 @@
 single use, expiry, cancellation, reads and signals."""
 
 import datetime
-import threading
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import scoria_django as scoria
@@ -14,6 +13,7 @@ from scoria_django import signals
 from scoria_django.models import Approval, Event, Run, Step
 from scoria_django.runtime.recovery import recover
 from tests import approval_handlers
+from tests.together import together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -390,28 +390,6 @@ def test_the_database_refuses_a_call_id_twice_in_one_step():
 # -- races (PostgreSQL) ----------------------------------------------------------------------
 
 
-def _together(count, work):
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def run(index):
-        close_old_connections()
-        try:
-            barrier.wait()
-            results[index] = work(index)
-        except Exception as exc:  # noqa: BLE001 - the outcome is what we count
-            results[index] = exc
-        finally:
-            close_old_connections()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 @pytest.mark.usefixtures("require_postgres")
 def test_sixteen_concurrent_decisions_on_one_approval_exactly_one_wins():
     for _ in range(100):
@@ -422,7 +400,7 @@ def test_sixteen_concurrent_decisions_on_one_approval_exactly_one_wins():
             verb = scoria.approve if index % 2 else scoria.reject
             return verb(run_id, approval_id=approval_id, identity={"actor_id": f"u{index}"})
 
-        results = _together(16, decide)
+        results = together(16, decide)
         won = [r for r in results if isinstance(r, scoria.RunSummary)]
         lost = [r for r in results if isinstance(r, scoria.ScoriaError)]
         assert len(won) == 1 and len(lost) == 15, results
@@ -438,6 +416,6 @@ def test_expiry_is_applied_once_by_two_recoverers():
     for on_expiry in ("reject", "approve", "cancel"):
         waiting = start(expires_in=30, on_expiry=on_expiry)
         _expire_now(waiting.run_id)
-        results = _together(2, lambda index: recover().expired)
+        results = together(2, lambda index: recover().expired)
         assert sum(len(r) for r in results) == 1, results
         assert event_types(waiting.run_id).count("approval_expired") == 1

@@ -14,6 +14,7 @@ from scoria_django.models import Event, Run, Step
 from scoria_django.runtime import control
 from scoria_django.runtime.recovery import recover
 from tests import policy_handlers
+from tests.together import together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -326,31 +327,9 @@ def test_bad_rails_are_refused():
 # -- races (PostgreSQL) --------------------------------------------------------------------
 
 
-def _together(count, work):
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def run(index):
-        close_old_connections()
-        try:
-            barrier.wait()
-            results[index] = work(index)
-        except Exception as exc:  # noqa: BLE001 - the outcome is what we count
-            results[index] = exc
-        finally:
-            close_old_connections()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 @pytest.mark.usefixtures("require_postgres")
 def test_sixteen_concurrent_starts_with_one_key_make_one_run():
-    results = _together(16, lambda i: start("echo", idempotency_key="same"))
+    results = together(16, lambda i: start("echo", idempotency_key="same"))
     assert all(isinstance(r, scoria.RunSummary) for r in results), results
     assert len({r.run_id for r in results}) == 1
     assert Run.objects.count() == 1
@@ -359,7 +338,7 @@ def test_sixteen_concurrent_starts_with_one_key_make_one_run():
 @pytest.mark.usefixtures("require_postgres")
 def test_sixteen_concurrent_starts_in_a_busy_session_with_reject_make_none():
     start("timer", step_input={"delay": 60})
-    results = _together(16, lambda i: start("echo", on_busy="reject"))
+    results = together(16, lambda i: start("echo", on_busy="reject"))
     assert all(isinstance(r, scoria.ScoriaConflict) for r in results), results
     assert {r.code for r in results} == {"session_busy"}
     assert Run.objects.count() == 1
@@ -368,7 +347,7 @@ def test_sixteen_concurrent_starts_in_a_busy_session_with_reject_make_none():
 @pytest.mark.usefixtures("require_postgres")
 def test_sixteen_concurrent_starts_with_cancel_previous_leave_one_active_run():
     start("timer", step_input={"delay": 60})
-    results = _together(
+    results = together(
         16, lambda i: start("timer", step_input={"delay": 60}, on_busy="cancel_previous")
     )
     assert all(isinstance(r, scoria.RunSummary) for r in results), results
