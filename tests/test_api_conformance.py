@@ -52,5 +52,7 @@ def test_schemathesis_all_checks_find_nothing(live_server, settings, tmp_path):
         "--report-dir",
         str(tmp_path),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
