@@ -295,6 +295,7 @@ class ApiRootView(ScoriaAPIMixin, APIView):
 
     @extend_schema(
         summary="The API's routes",
+        tags=["root"],
         description="Links to the collections, the session list's URL template and the schema.",
         responses={200: ApiRootSerializer, **error_responses(*READ_ERRORS)},
     )
