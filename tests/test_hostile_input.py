@@ -7,10 +7,13 @@ call wrote nothing. The suite runs on SQLite and on PostgreSQL (DATABASE_URL), w
 disagree about exactly these characters.
 """
 
+import io
 import json
 from urllib.parse import quote, urlencode
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -136,6 +139,23 @@ def test_manager_verbs(running_run, session, thread, kind, key):
         lambda: Step.objects.list_steps(session),
     ):
         refused_cleanly(call)
+
+
+@FEW
+@given(text=TEXT, option=st.sampled_from(["--session-id", "--kind", "--tenant-id", "--status"]))
+def test_commands(running_run, text, option):
+    """A command refuses hostile text as a CommandError (``code: detail``), never a traceback."""
+    for args in (
+        ("scoria_runs", "list", option, text),
+        ("scoria_cancel", str(running_run.pk), "--actor-id", text, "--reason", text),
+        ("scoria_resume", str(running_run.pk), "--actor-id", text),
+    ):
+        before = rows()
+        try:
+            call_command(*args, stdout=io.StringIO())
+        except CommandError as exc:
+            str(exc).encode("utf-8")
+            assert rows() == before
 
 
 # -- the API -------------------------------------------------------------------------------
