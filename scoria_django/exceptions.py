@@ -8,6 +8,8 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from .names import printable
+
 
 class ScoriaError(Exception):
     """Base class. ``code`` is stable and machine-readable; ``detail`` is for humans."""
@@ -19,8 +21,10 @@ class ScoriaError(Exception):
     ) -> None:
         if code is not None:
             self.code = code
-        self.detail = detail or self.code.replace("_", " ")
-        self.field = field
+        # Both quote what the caller sent, which may hold a lone surrogate: escaped here, so
+        # every surface (JSON, a terminal, the admin) can show the error.
+        self.detail = printable(detail or self.code.replace("_", " "))
+        self.field = None if field is None else printable(field)
         super().__init__(self.detail)
 
     def as_dict(self) -> dict[str, Any]:

@@ -19,9 +19,9 @@ from django.utils.module_loading import import_string
 
 from .conf import scoria_settings
 from .exceptions import InvalidIdentity
+from .names import MAX_ID_LENGTH, check_text
 from .payloads import check_json
 
-MAX_ID_LENGTH = 255
 # Fixed caps rather than settings, so identity() works before Django is configured.
 MAX_METADATA_BYTES = 64 * 1024
 MAX_METADATA_DEPTH = 32
@@ -34,7 +34,7 @@ def _normalise_id(value: object, name: str) -> str | None:
     # bool is an int subclass, but True is nobody's id.
     if isinstance(value, bool) or not isinstance(value, str | int | uuid.UUID):
         raise InvalidIdentity(f"{name} must be a string, an integer or a UUID", field=name)
-    text = str(value).strip()
+    text = check_text(str(value), field=name, error=InvalidIdentity).strip()
     if not text:
         return None
     if len(text) > MAX_ID_LENGTH:

@@ -10,6 +10,7 @@ import math
 
 from .conf import scoria_settings
 from .exceptions import InvalidPayload
+from .names import text_problem
 
 _DUMPS = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode
 # The encoder escapes control characters even with ensure_ascii=False, so a NUL in
@@ -48,12 +49,9 @@ def check_json(value, *, field="payload", max_bytes=None, max_depth=None, error=
 
 
 def _check_string(text, path, error, *, what="string"):
-    if "\x00" in text:
-        raise error(f"{path}: NUL character in {what} is not allowed", field=_root(path))
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise error(f"{path}: lone surrogate in {what} is not allowed", field=_root(path)) from None
+    problem = text_problem(text)
+    if problem:
+        raise error(f"{path}: {problem} in {what} is not allowed", field=_root(path))
 
 
 def _root(path):

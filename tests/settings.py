@@ -21,6 +21,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "rest_framework",
+    "rest_framework.authtoken",  # the service authentication docs/api.md recommends
     "django_filters",
     "drf_spectacular",
     "scoria_django",
@@ -89,4 +90,12 @@ SCORIA_HANDLERS = {
 SCORIA_STEP_TIMEOUT = 5
 SCORIA_LEASE_SECONDS = 5
 
-REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # DRF's default classes, plus token authentication for services (docs/api.md).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+}

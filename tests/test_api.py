@@ -7,6 +7,7 @@ import uuid
 import pytest
 from django.middleware.csrf import _get_new_csrf_string
 from rest_framework.authentication import BasicAuthentication
+from rest_framework.test import APIClient
 
 import scoria_django as scoria
 from scoria_django.api.views import RunViewSet
@@ -65,7 +66,7 @@ ENDPOINTS = [
     ("put", "runs/{run}/", {}, 405),
     ("patch", "runs/{run}/", {}, 405),
     ("get", "handoffs/", None, 405),
-    ("options", "runs/", None, 405),
+    ("options", "runs/", None, 200),
 ]
 TENANT_BOUND = {"runs/{run}/", "runs/{run}/detail/", "runs/{run}/steps/", "runs/{run}/events/"}
 NEEDS_PERMISSION = {"runs/{run}/resume/", "runs/{run}/cancel/"}
@@ -394,15 +395,63 @@ def test_bad_bodies_are_json_errors(who, content, content_type, status, code):
     assert response.json()["code"] == code
 
 
-def test_errors_are_never_html(who):
+def test_errors_are_never_html(who, acme_run):
     client = client_for(who.member)
     for response in (
         client.get(API + "runs", HTTP_ACCEPT="text/html"),
         client.post(API + "runs", START, format="json"),
-        client.get(API + "runs/", HTTP_ACCEPT="text/html"),
+        client.get(API + "runs/?stauts=x", HTTP_ACCEPT="text/html"),
+        client.get(f"{API}runs/{acme_run.run_id}/resume/", HTTP_ACCEPT="text/html"),
+        client_for().get(API + "runs/", HTTP_ACCEPT="text/html"),
     ):
+        assert response.status_code >= 400
         assert response["Content-Type"] == "application/json"
         json.loads(response.content)
+
+
+@pytest.mark.parametrize(
+    "path", ["", "runs/", "runs/{run}/", "runs/{run}/detail/", "runs/{run}/events/"]
+)
+def test_the_browsable_api_serves_logged_in_users(who, acme_run, path):
+    """DRF's convention: a logged-in user in a browser reads the API as HTML pages."""
+    client = APIClient()
+    client.force_login(who.member)
+    url = API + path.format(run=acme_run.run_id)
+    response = client.get(url, HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    assert b"Django REST framework" in response.content
+    assert client.get(url, {"format": "api"})["Content-Type"].startswith("text/html")
+    # Programs asking for JSON (or anything) still get JSON.
+    assert client.get(url, HTTP_ACCEPT="*/*")["Content-Type"] == "application/json"
+
+
+def test_the_api_root_lists_the_routes(who):
+    response = client_for(who.member).get(API)
+    assert response.status_code == 200
+    assert response.json() == {
+        "runs": "http://testserver/api/scoria/runs/",
+        "handoffs": "http://testserver/api/scoria/handoffs/",
+        "session_runs": "http://testserver/api/scoria/sessions/{session_id}/runs/",
+        "schema": "http://testserver/api/scoria/schema/",
+    }
+    assert client_for().get(API).status_code == 403
+
+
+@pytest.mark.parametrize("path", ["", "runs/", "runs/{run}/resume/", "schema/"])
+def test_options_answers_with_the_methods_of_the_schema(who, acme_run, path):
+    url = API + path.format(run=acme_run.run_id)
+    response = client_for(who.member).options(url, HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    allowed = {method.strip() for method in response["Allow"].split(",")}
+    expected = {
+        "": {"GET"},
+        "runs/": {"GET", "POST"},
+        "runs/{run}/resume/": {"POST"},
+        "schema/": {"GET"},
+    }[path]
+    assert allowed - {"HEAD", "OPTIONS"} == expected
+    assert response.json()["name"]
 
 
 def test_host_rest_framework_defaults_loosen_nothing(who, acme_run, settings):

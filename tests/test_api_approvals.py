@@ -110,13 +110,22 @@ def test_run_id_filter_and_mine(decider):
         ({"mine": "yes"}, "invalid_filter", "mine"),
         ({"run_id": "nope"}, "invalid_filter", "run_id"),
         ({"tenant_id": "globex"}, "unsupported_filter", "tenant_id"),
-        ({"cursor": "garbage"}, "invalid_cursor", None),
+        ({"status": ""}, "invalid_filter", "status"),
     ],
 )
 def test_bad_filters_are_400(decider, params, code, field):
     response = client_for(decider).get(API + "approvals/", params)
     assert response.status_code == 400
     assert (response.json()["code"], response.json()["field"]) == (code, field)
+
+
+def test_a_cursor_the_api_did_not_hand_out_starts_over(decider):
+    runs = [start() for _ in range(2)]
+    page = client_for(decider).get(API + "approvals/", {"cursor": "garbage"})
+    assert page.status_code == 200
+    assert [row["approval_id"] for row in page.json()["results"]] == [
+        str(approval_of(run).pk) for run in runs
+    ]
 
 
 def test_the_list_is_cursor_paginated(decider, settings):

@@ -19,6 +19,7 @@ from ..exceptions import (
     ScoriaNotFound,
     ScoriaPermissionDenied,
 )
+from ..names import printable
 
 # One body for "unknown run" and "run of another tenant": byte-identical on purpose,
 # so a client cannot probe which run ids exist elsewhere.
@@ -29,12 +30,6 @@ class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE."
     default_code = "request_too_large"
-
-
-class InvalidCursor(exceptions.APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_detail = "The cursor is not one this API handed out."
-    default_code = "invalid_cursor"
 
 
 def _status_of(exc):
@@ -120,4 +115,9 @@ def exception_handler(exc, context):
         headers["Retry-After"] = f"{int(exc.wait)}"
     set_rollback()
     body = _validation_body(exc) if isinstance(exc, exceptions.ValidationError) else _api_body(exc)
+    # DRF's messages quote the input ('"\ud800" is not a valid choice.') and a field may be
+    # a body key: escaped, or the error itself could not be rendered (a 500).
+    body = {
+        key: printable(value) if isinstance(value, str) else value for key, value in body.items()
+    }
     return Response(body, status=exc.status_code, headers=headers)

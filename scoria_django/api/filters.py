@@ -8,6 +8,7 @@ from rest_framework.settings import api_settings
 
 from ..exceptions import InvalidFilter, UnsupportedFilter
 from ..models import Approval, Run
+from ..names import check_text
 from ..records import ApprovalSummary
 from ..runtime.approvals import may_decide
 from ..states import ApprovalStatus, RunStatus
@@ -86,6 +87,15 @@ class ApprovalFilterSet(django_filters.FilterSet):
         return queryset.filter(pk__in=mine)
 
 
+def check_filter_values(pairs):
+    """Every filter value is non-empty, storable text: ``?status=`` is an error, not "any
+    status" (the schema says a filter value has at least one character)."""
+    for name, value in pairs:
+        if value == "":
+            raise InvalidFilter(f"{name}: an empty value filters nothing", field=name)
+        check_text(value, field=name, error=InvalidFilter)
+
+
 class StrictFilterBackend(DjangoFilterBackend):
     """Unknown query parameters and invalid filter values raise instead of being ignored.
 
@@ -103,6 +113,11 @@ class StrictFilterBackend(DjangoFilterBackend):
         for name in request.query_params:
             if name not in allowed:
                 raise UnsupportedFilter(f"unsupported filter {name!r}", field=name)
+        check_filter_values(
+            (name, value)
+            for name, value in request.query_params.items()
+            if name in filterset.filters
+        )
         # An absent filter filters nothing: its form field need not be built and cleaned on
         # every request (most of a FilterSet's cost).
         filterset.filters = {

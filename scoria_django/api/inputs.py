@@ -10,11 +10,14 @@ the role id fields allow blanks here.
 
 from collections.abc import Mapping
 
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from ..conf import scoria_settings
+from ..names import MAX_ID_LENGTH, NAME_PATTERN
 from ..runtime.approvals import MAX_COMMENT
 
 
@@ -38,27 +41,63 @@ class JSONObjectField(serializers.JSONField):
     """A JSON object; whether it is one is checked by the facade, with its own error code."""
 
 
+class StrictCharField(serializers.CharField):
+    """Text only: DRF's CharField would turn ``0`` or ``true`` into ``"0"`` / ``"True"``."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(
+    {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": NAME_PATTERN}
+)
+class NameField(StrictCharField):
+    """A role id. Blank, NUL and lone surrogates are left to the facade's own check
+    (``names.check_name``), so the API answers with the facade's code
+    (``invalid_root_role_id``, ``invalid_initial_step``, ...)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_blank=True, max_length=MAX_ID_LENGTH, **kwargs)
+        self.validators = [
+            validator
+            for validator in self.validators
+            if not isinstance(
+                validator, ProhibitNullCharactersValidator | ProhibitSurrogateCharactersValidator
+            )
+        ]
+
+
 class HandlerKindField(serializers.ChoiceField):
     """A step kind registered in ``SCORIA_HANDLERS``, read each time a serializer is built."""
 
     def __init__(self, **kwargs):
         super().__init__(sorted(scoria_settings.HANDLERS), **kwargs)
 
+    def to_internal_value(self, data):
+        if not isinstance(data, str):  # ChoiceField would look up str(data)
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 100, "pattern": NAME_PATTERN})
+class TagField(StrictCharField):
+    """A capability tag: non-blank text (DRF's CharField refuses NUL and lone surrogates)."""
+
 
 class InitialStepInput(StrictSerializer):
     """The run's first step, created queued and dispatched to its kind's handler."""
 
     kind = HandlerKindField(help_text="A step kind registered in SCORIA_HANDLERS.")
-    role_id = serializers.CharField(max_length=255, allow_blank=True)
+    role_id = NameField()
     input = serializers.JSONField(required=False, allow_null=True)
 
 
 class StartRunInput(StrictSerializer):
     """Start a run for the caller; actor, tenant and session come from the request."""
 
-    root_role_id = serializers.CharField(
-        max_length=255, allow_blank=True, required=False, default="executor"
-    )
+    root_role_id = NameField(required=False, default="executor")
     initial_step = InitialStepInput()
     input = serializers.JSONField(required=False, allow_null=True)
     metadata = JSONObjectField(required=False)
@@ -67,13 +106,13 @@ class StartRunInput(StrictSerializer):
 class StartHandoffInput(StrictSerializer):
     """Start a run whose first step hands a bounded context to ``delegated_role_id``."""
 
-    delegated_role_id = serializers.CharField(max_length=255, allow_blank=True)
-    root_role_id = serializers.CharField(max_length=255, allow_blank=True)
+    delegated_role_id = NameField()
+    root_role_id = NameField()
     delegated_kind = HandlerKindField(help_text="A step kind registered in SCORIA_HANDLERS.")
     handoff_input = JSONObjectField()
     projected_context = JSONObjectField()
     capability_tags = serializers.ListField(
-        child=serializers.CharField(max_length=100), required=False, max_length=32
+        child=TagField(max_length=100), required=False, max_length=32
     )
     metadata = JSONObjectField(required=False)
 

@@ -4,7 +4,6 @@ from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
 
 from ..conf import scoria_settings
-from .exceptions import InvalidCursor
 from .instants import to_utc
 
 # Sequences are PositiveIntegerFields: larger positions cannot be stored, nor compared.
@@ -27,10 +26,10 @@ class RunCursorPagination(CursorPagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return default
-        try:
-            value = int(raw)
-        except ValueError:
-            value = 0
+        # ASCII digits only: int() would also take " 5", "+5" and other scripts' digits, and
+        # raise on thousands of them.
+        digits = raw.lstrip("0") if raw.isascii() and raw.isdigit() else ""
+        value = maximum if len(digits) > 9 else int(digits or "0")
         if value <= 0:
             raise exceptions.ValidationError(
                 {self.page_size_query_param: ["page_size must be a positive integer."]},
@@ -39,17 +38,22 @@ class RunCursorPagination(CursorPagination):
         return min(value, maximum)
 
     def decode_cursor(self, request):
+        """The client's cursor, or None (the first page) for one this API did not hand out.
+
+        A cursor is opaque: any string is a valid value, and one that is not ours (garbage,
+        or a forged position such as ``p=garbage``) starts over rather than failing, so the
+        schema's "any string" is exactly what the server accepts. The position is checked
+        here, before it becomes a filter the database might choke on.
+        """
         try:
             cursor = super().decode_cursor(request)
         except exceptions.NotFound:
-            raise InvalidCursor() from None
+            return None
         if cursor is None or cursor.position is None:
             return cursor
-        # A well-formed cursor can still carry a forged position ("p=garbage"): it is
-        # checked here, before it becomes a filter the database might choke on.
         position = self.clean_position(cursor.position)
         if position is None:
-            raise InvalidCursor()
+            return None
         return cursor._replace(position=position)
 
     def clean_position(self, position):
@@ -62,7 +66,25 @@ class RunCursorPagination(CursorPagination):
         for parameter in parameters:
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"] = {"type": "integer", "minimum": 1}
+            elif parameter["name"] == self.cursor_query_param:
+                parameter["description"] = (
+                    "The cursor of the `next` or `previous` link. Opaque: a value this API "
+                    "did not hand out starts over at the first page."
+                )
         return parameters
+
+    def get_paginated_response_schema(self, schema):
+        link = {
+            "type": "string",
+            "format": "uri",
+            "nullable": True,
+            "example": "https://example.com/api/scoria/runs/?cursor=cD0yMDI2LTAxLTAx",
+        }
+        return {
+            "type": "object",
+            "required": ["next", "previous", "results"],
+            "properties": {"next": link, "previous": link, "results": schema},
+        }
 
 
 class SequenceCursorPagination(RunCursorPagination):

@@ -7,6 +7,7 @@ from rest_framework.renderers import JSONRenderer
 
 from .. import __version__
 from .exceptions import exception_handler
+from .metadata import RouteMetadata
 from .permissions import IsAuthenticated
 from .responses import error_responses
 
@@ -23,15 +24,18 @@ def scoria_endpoints_only(endpoints, **kwargs):
 
 class SchemaView(SpectacularAPIView):
     permission_classes = [IsAuthenticated]
-    metadata_class = None
+    metadata_class = RouteMetadata
     custom_settings = {
         "TITLE": "scoria_django API",
         "DESCRIPTION": "Durable AI-agent runs: start, inspect, resume, cancel, hand off.",
         "VERSION": __version__,
+        "LICENSE": {"name": "MIT", "url": "https://opensource.org/license/mit"},
+        # Relative: the host serving this document serves the paths (they carry the mount).
+        "SERVERS": [{"url": "/", "description": "The host that serves this document."}],
         "PREPROCESSING_HOOKS": [f"{__name__}.scoria_endpoints_only"],
-        # Enums stay inline: the default hook would name components per field name and
+        # Not drf-spectacular's enum hook: it names components after field names, which
         # collide (three different ``status`` sets, two names for the handler kinds).
-        "POSTPROCESSING_HOOKS": [],
+        "POSTPROCESSING_HOOKS": [f"{__package__}.schema_shape.shape_schema"],
     }
 
     @extend_schema(

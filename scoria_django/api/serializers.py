@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any
 
 from django.utils.timezone import is_aware
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import ISO_8601, serializers
 from rest_framework.settings import api_settings
 
@@ -29,10 +30,36 @@ from ..records import (
 from ..states import ApprovalStatus, RunStatus, StepStatus
 
 
+@extend_schema_field(
+    {
+        "anyOf": [{"$ref": "#/components/schemas/ErrorCode"}, {"type": "string"}],
+        "description": "Stable machine-readable error code: one of ErrorCode, or a code of "
+        "DRF's field validation (required, null, blank, max_length, invalid_choice, ...).",
+    }
+)
+class ErrorCodeField(serializers.CharField):
+    pass
+
+
 class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable machine-readable error code.")
+    code = ErrorCodeField()
     detail = serializers.CharField(help_text="Human-readable explanation.")
     field = serializers.CharField(allow_null=True, help_text="The field at fault, if one is.")
+    current = serializers.CharField(
+        required=False, help_text="invalid_status_transition only: the run's status."
+    )
+    target = serializers.CharField(
+        required=False, help_text="invalid_status_transition only: the status asked for."
+    )
+
+
+class ApiRootSerializer(serializers.Serializer):
+    runs = serializers.URLField(help_text="List (GET) and start (POST) runs.")
+    handoffs = serializers.URLField(help_text="Start a handoff run (POST).")
+    session_runs = serializers.CharField(
+        help_text="URL template of a session's runs: replace {session_id}."
+    )
+    schema = serializers.URLField(help_text="This API's OpenAPI 3 document.")
 
 
 # The read serializers are built from the read model of ``records``: each names a tuple of

@@ -6,7 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from .exceptions import NOT_FOUND
 from .schema import SchemaView
-from .views import ApprovalViewSet, HandoffViewSet, RunViewSet, SessionRunsView
+from .views import ApiRootView, ApprovalViewSet, HandoffViewSet, RunViewSet, SessionRunsView
 
 
 def unknown_route(request, *args, **kwargs):
@@ -22,6 +22,7 @@ router.register("handoffs", HandoffViewSet, basename="handoff")
 router.register("approvals", ApprovalViewSet, basename="approval")
 
 urlpatterns = [
+    path("", ApiRootView.as_view(), name="root"),
     *router.urls,
     path("sessions/<str:session_id>/runs/", SessionRunsView.as_view(), name="session-runs"),
     path("schema/", SchemaView.as_view(), name="schema"),

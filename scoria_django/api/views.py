@@ -11,7 +11,6 @@ and session clients both act as themselves; the tenant comes only from
 
 from collections.abc import Sequence
 
-from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status, viewsets
@@ -19,10 +18,14 @@ from rest_framework.decorators import action
 from rest_framework.metadata import BaseMetadata
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import BasePermission, OperandHolder, SingleOperandHolder
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 from rest_framework.schemas.inspectors import ViewInspector
+from rest_framework.views import APIView
 
+from ..exceptions import InvalidFilter
+from ..names import check_text
 from ..records import SUMMARY_VALUES, approval_row, event_row, step_row
 from ..runtime.approvals import approve, get_approval, reject
 from ..runtime.control import cancel_run, resume_run
@@ -38,12 +41,15 @@ from .inputs import (
     StartHandoffInput,
     StartRunInput,
 )
+from .metadata import RouteMetadata
 from .pagination import ApprovalCursorPagination, RunCursorPagination, SequenceCursorPagination
 from .parsers import BoundedJSONParser
 from .permissions import CanCancelRun, CanDecideApproval, CanResumeRun, IsAuthenticated
 from .responses import error_responses
+from .schema_shape import ScoriaAutoSchema
 from .scoping import request_identity, visible, visible_approvals, visible_runs
 from .serializers import (
+    ApiRootSerializer,
     ApprovalSummarySerializer,
     EventSerializer,
     RunDetailSerializer,
@@ -88,25 +94,29 @@ APPROVAL_ID = OpenApiParameter(
 )
 
 
+# Policies fixed on every view so a host's ``REST_FRAMEWORK`` defaults cannot loosen them.
+# Authentication classes stay the host's: the API works with whatever scheme it uses. Only
+# JSON is parsed; JSON is rendered, and DRF's browsable HTML for a logged-in browser that
+# asks for it (errors stay JSON). OPTIONS answers with the route's name and ``Allow``.
 class ScoriaAPIMixin:
-    """Policies fixed here so a host's ``REST_FRAMEWORK`` defaults cannot loosen them.
-
-    Authentication classes stay the host's: the API works with whatever scheme it uses.
-    Only JSON is parsed and rendered (no browsable HTML), and OPTIONS is not served, so
-    the routes and methods are exactly those of the schema.
-    """
-
     # Typed exactly as APIView declares them: mypy wants the same types where both bases meet.
     permission_classes: Sequence[type[BasePermission] | OperandHolder | SingleOperandHolder] = [
         IsAuthenticated
     ]
     parser_classes: Sequence[type[BaseParser]] = [BoundedJSONParser]
-    renderer_classes: Sequence[type[BaseRenderer]] = [JSONRenderer]
-    metadata_class: str | type[BaseMetadata] | None = None
-    schema: ViewInspector | None = AutoSchema()
+    renderer_classes: Sequence[type[BaseRenderer]] = [JSONRenderer, BrowsableAPIRenderer]
+    metadata_class: str | type[BaseMetadata] | None = RouteMetadata
+    schema: ViewInspector | None = ScoriaAutoSchema()
 
     def get_exception_handler(self):
         return exception_handler
+
+    def handle_exception(self, exc):
+        # Errors are JSON for every client, a browser on the browsable API too: one shape.
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
 
     def validated(self, serializer_class):
         serializer = serializer_class(data=self.request.data)
@@ -129,6 +139,14 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         return visible_runs(self.request)
 
+    def get_serializer_class(self):
+        # The browsable API's form for a POST shows what that POST accepts.
+        if self.request is not None and self.request.method == "POST":
+            return {"resume": ResumeInput, "cancel": CancelInput}.get(
+                self.action or "", StartRunInput
+            )
+        return RunSummarySerializer
+
     @extend_schema(
         summary="List runs",
         description="The caller's tenant's runs, newest first, without large payloads.",
@@ -140,6 +158,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Get a run's summary",
+        description="One run of the caller's tenant; unknown and foreign ids are both 404.",
         parameters=[RUN_ID],
         responses={200: RunSummarySerializer, **error_responses(*READ_ERRORS)},
     )
@@ -148,6 +167,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Start a run",
+        description="Starts a run as the caller; its first step's kind is a registered kind.",
         request=StartRunInput,
         parameters=[IDEMPOTENCY_KEY],
         responses={
@@ -177,6 +197,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Get a run's detail (steps, events, handoffs, delegated evidence)",
+        description="Everything scoria.get_run_detail returns, for a run of the caller's tenant.",
         parameters=[RUN_ID],
         responses={200: RunDetailSerializer, **error_responses(*READ_ERRORS)},
     )
@@ -381,7 +402,7 @@ class ApprovalViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
 
 
 class HandoffViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
-    serializer_class = RunSummarySerializer
+    serializer_class = StartHandoffInput  # the browsable API's form
 
     @extend_schema(
         summary="Start a handoff run",
@@ -422,5 +443,32 @@ class SessionRunsView(ScoriaAPIMixin, generics.GenericAPIView):
         responses={200: RunSummarySerializer(many=True), **error_responses(*READ_ERRORS)},
     )
     def get(self, request, session_id):
+        check_text(session_id, field="session_id", error=InvalidFilter)
         runs = visible_runs(request).filter(session_id=session_id).values(*SUMMARY_VALUES)
         return self.get_paginated_response(summary_list_data(self.paginate_queryset(runs)))
+
+
+class ApiRootView(ScoriaAPIMixin, APIView):
+    """The API's routes, as links: where a client or a browser starts."""
+
+    @extend_schema(
+        summary="The API's routes",
+        tags=["root"],
+        description="Links to the collections, the session list's URL template and the schema.",
+        responses={200: ApiRootSerializer, **error_responses(*READ_ERRORS)},
+    )
+    def get(self, request):
+        namespace = request.resolver_match.namespace
+
+        def link(name, **kwargs):
+            return reverse(f"{namespace}:{name}", kwargs=kwargs, request=request)
+
+        session_runs = link("session-runs", session_id="SESSION").replace("SESSION", "{session_id}")
+        return Response(
+            {
+                "runs": link("run-list"),
+                "handoffs": link("handoff-list"),
+                "session_runs": session_runs,
+                "schema": link("schema"),
+            }
+        )

@@ -4,6 +4,7 @@ from django.utils.module_loading import import_string
 
 from ..conf import scoria_settings
 from ..exceptions import HandlerNotFound, InvalidOption
+from ..names import MAX_KIND_LENGTH, check_text, is_name
 from ..redaction import redact_text
 
 
@@ -30,7 +31,7 @@ def import_failure(path, exc):
 def dotted_path(handler, kind):
     """The importable dotted path of ``handler`` (a callable or a path), checked now."""
     if isinstance(handler, str):
-        path = handler
+        path = check_text(handler, field=f"handlers.{kind}", error=InvalidOption)
     elif callable(handler):
         path = f"{getattr(handler, '__module__', '')}.{getattr(handler, '__qualname__', '')}"
     else:
@@ -65,8 +66,12 @@ def resolve_handlers(handlers):
         raise InvalidOption("handlers must be a mapping of step kind to handler", field="handlers")
     resolved = {}
     for kind, handler in handlers.items():
-        if not isinstance(kind, str) or not kind.strip():
-            raise InvalidOption("handler kinds must be non-blank strings", field="handlers")
+        if not is_name(kind, MAX_KIND_LENGTH):
+            raise InvalidOption(
+                f"handler kinds must be non-blank strings of at most {MAX_KIND_LENGTH} "
+                "characters, without NUL or lone surrogates",
+                field="handlers",
+            )
         resolved[kind] = dotted_path(handler, kind)
     return resolved
 

@@ -8,7 +8,7 @@ from ..exceptions import (
     InvalidOption,
     InvalidRootRoleId,
 )
-from ..names import MAX_ID_LENGTH, MAX_KIND_LENGTH, is_name
+from ..names import MAX_KIND_LENGTH, check_name
 from ..payloads import check_json
 from ..projection import check_projected_context
 
@@ -18,24 +18,18 @@ def record_handoff(journal, parent_step, handoff):
     return transitions.delegate_step(journal, parent_step, handoff)
 
 
-def _name(value, field, error, max_length):
-    if not is_name(value, max_length):
-        raise error(
-            f"{field} must be a non-blank string of at most {max_length} characters", field=field
-        )
-    return value
-
-
 def check_delegated_role_id(value):
-    return _name(value, "delegated_role_id", InvalidDelegatedRoleId, MAX_ID_LENGTH)
+    return check_name(value, field="delegated_role_id", error=InvalidDelegatedRoleId)
 
 
 def check_root_role_id(value):
-    return _name(value, "root_role_id", InvalidRootRoleId, MAX_ID_LENGTH)
+    return check_name(value, field="root_role_id", error=InvalidRootRoleId)
 
 
 def check_delegated_kind(value):
-    return _name(value, "delegated_kind", InvalidDelegatedKind, MAX_KIND_LENGTH)
+    return check_name(
+        value, field="delegated_kind", error=InvalidDelegatedKind, max_length=MAX_KIND_LENGTH
+    )
 
 
 def check_handoff_input(value):

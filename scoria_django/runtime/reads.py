@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 from ..exceptions import InvalidFilter, NotFound
 from ..ids import parse_uuid
+from ..names import check_text
 from ..records import (
     SUMMARY_VALUES,
     RunDetail,
@@ -46,6 +47,7 @@ def list_runs_for_session(session_id: str | None, *, limit: int | None = None) -
         raise InvalidFilter("limit must be a positive integer", field="limit")
     if not isinstance(session_id, str) or not session_id.strip():
         return []
+    check_text(session_id, field="session_id", error=InvalidFilter)
     # Plain rows of the summary columns: no model instances, no JSON payloads decoded.
     queryset = Run.objects.for_session(session_id).values(*SUMMARY_VALUES)
     if limit is not None:

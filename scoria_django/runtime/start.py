@@ -12,7 +12,7 @@ from .. import tracing, transitions
 from ..exceptions import InvalidInitialStep, InvalidOption
 from ..identity import Identity
 from ..identity import identity as make_identity
-from ..names import MAX_ID_LENGTH, MAX_KIND_LENGTH, is_name
+from ..names import MAX_ID_LENGTH, MAX_KIND_LENGTH, check_name
 from ..payloads import check_json
 from ..records import RunSummary
 from .admission import admission, admit_in_session, first_run_with_key, rails
@@ -66,11 +66,12 @@ def _initial_step(spec):
                 f"unsupported initial_step key {key!r}", field=f"initial_step.{key}"
             )
     for key, limit in (("kind", MAX_KIND_LENGTH), ("role_id", MAX_ID_LENGTH)):
-        if not is_name(spec.get(key), limit):
-            raise InvalidInitialStep(
-                f"initial_step needs a non-blank {key} of at most {limit} characters",
-                field=f"initial_step.{key}",
-            )
+        check_name(
+            spec.get(key),
+            field=f"initial_step.{key}",
+            error=InvalidInitialStep,
+            max_length=limit,
+        )
     if spec.get("status", "queued") != "queued":
         raise InvalidInitialStep("an initial step starts queued", field="initial_step.status")
     sequence = spec.get("sequence", 1)

@@ -17,6 +17,13 @@ from ..render import detail_lines, list_lines, to_json
 DEFAULT_LIMIT = 50
 
 
+def check_filter_values(pairs):
+    """The API's rule for filter values (non-empty, storable text)."""
+    from ...api.filters import check_filter_values
+
+    check_filter_values(pairs)
+
+
 def _filterset_class():
     """The API's own FilterSet, so ``list`` accepts exactly the API's filters."""
     from ...api.filters import RunFilterSet
@@ -56,6 +63,11 @@ class Command(BaseCommand):
         for key, value in options.items():
             if key.startswith("filter_") and value is not None:
                 params[key.removeprefix("filter_")] = value
+        tenant = [] if tenant_id is None else [("tenant_id", tenant_id)]
+        try:
+            check_filter_values([*params.items(), *tenant])
+        except ScoriaError as exc:
+            raise command_error(exc) from None
         queryset = Run.objects.order_by("-created_at", "-id")
         if tenant_id is not None:
             queryset = queryset.for_tenant(tenant_id)
