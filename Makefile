@@ -10,7 +10,9 @@ BROWSER_STAMP = $(VENV)/.installed-browser
 DOCS_STAMP = $(VENV)/.installed-docs
 CHROMIUM ?= /usr/bin/chromium
 DEMO_DB ?= example_project/demo.sqlite3
-DEMO_ADDR ?= 127.0.0.1:8000
+DEMO_HOST ?= 127.0.0.1
+DEMO_PORT ?= 8000
+DEMO_ADDR = $(DEMO_HOST):$(DEMO_PORT)
 DEMO_MANAGE = SCORIA_DEMO_DB=$(DEMO_DB) $(PY) example_project/manage.py
 PYTEST_ARGS ?=
 
@@ -68,12 +70,14 @@ docs: $(DOCS_STAMP)
 	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 # The example project on SQLite: migrate, create the demo-only operator account (its
-# password is printed once, on creation), then serve http://$(DEMO_ADDR).
+# password is printed once, on creation), then serve http://$(DEMO_ADDR) with uvicorn, an
+# ASGI server (the live run pages hold an event stream open; docs/deployment.md).
 demo: $(STAMP)
 	$(DEMO_MANAGE) migrate --noinput
 	$(DEMO_MANAGE) demo_operator
 	@echo "Example project: http://$(DEMO_ADDR)/  API: http://$(DEMO_ADDR)/api/scoria/  admin: http://$(DEMO_ADDR)/admin/"
-	$(DEMO_MANAGE) runserver $(DEMO_ADDR)
+	SCORIA_DEMO_DB=$(DEMO_DB) $(VENV)/bin/uvicorn example_project.asgi:application \
+		--host $(DEMO_HOST) --port $(DEMO_PORT)
 
 # Benchmarks (not tests): `make bench`, or `make bench BENCH_ARGS=--quick`.
 include bench/Makefile.mk

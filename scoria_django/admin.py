@@ -29,7 +29,7 @@ from .records import (
     RunSummary,
     Shape,
 )
-from .views import evidence_page
+from .views import evidence_page, evidence_stream
 
 
 def redacted_json(field_name):
@@ -141,8 +141,13 @@ class RunAdmin(ReadOnlyAdmin):
             self.admin_site.admin_view(self.evidence_view),
             name="scoria_django_run_evidence",
         )
-        # Before the defaults: their "<path:object_id>/" catch-all would shadow it.
-        return [evidence, *super().get_urls()]
+        stream = path(
+            "<path:object_id>/evidence/stream/",
+            self.admin_site.admin_view(evidence_stream),
+            name="scoria_django_run_evidence_stream",
+        )
+        # Before the defaults: their "<path:object_id>/" catch-all would shadow them.
+        return [stream, evidence, *super().get_urls()]
 
     def evidence_view(self, request, object_id):
         site = self.admin_site.name

@@ -81,7 +81,15 @@ def check_handlers_import(app_configs=None, **kwargs):
 @checks.register()
 def check_numeric_settings(app_configs=None, **kwargs):
     errors = []
-    for name in ("STEP_TIMEOUT", "LEASE_SECONDS", "MAX_ATTEMPTS", "REQUEUE_AFTER"):
+    names = (
+        "STEP_TIMEOUT",
+        "LEASE_SECONDS",
+        "MAX_ATTEMPTS",
+        "REQUEUE_AFTER",
+        "STREAM_POLL_SECONDS",
+        "STREAM_HEARTBEAT_SECONDS",
+    )
+    for name in names:
         try:
             value = getattr(scoria_settings, name)
         except (TypeError, ValueError):

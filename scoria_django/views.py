@@ -6,6 +6,9 @@ and non-staff users are sent to the admin login), plus the ``view_run`` permissi
 (403 without it). An operator whose request resolves to a tenant
 (``SCORIA_TENANT_RESOLVER``) sees only that tenant's runs: any other run is the same
 404 as a run that does not exist.
+
+Each evidence URL has a ``stream/`` beside it, checked the same way: the run's events as
+Server-Sent Events (``streaming.sse``), which the page subscribes to so it updates live.
 """
 
 from django.contrib import admin, messages
@@ -17,6 +20,13 @@ from django.template.response import TemplateResponse
 from .evidence import build_evidence
 from .exceptions import ScoriaError, ScoriaNotFound, ScoriaValidationError
 from .identity import Identity, tenant_id_for
+from .streaming.sse import (
+    EVENT_TYPES,
+    event_stream_response,
+    no_content,
+    nothing_left,
+    parse_position,
+)
 
 VIEW_PERMISSION = "scoria_django.view_run"
 ACTION_PERMISSIONS = {
@@ -98,9 +108,29 @@ def evidence_page(request, run_id, *, admin_site, notify, extra_context=None):
         "show_resume": evidence.can_be_resumed and user.has_perm(ACTION_PERMISSIONS["resume"]),
         "show_cancel": evidence.can_be_cancelled and user.has_perm(ACTION_PERMISSIONS["cancel"]),
         "max_reason_length": MAX_REASON_LENGTH,
+        # The page asks for the events after the last one it shows.
+        "stream_url": f"{request.path}stream/?after={evidence.last_event_sequence}",
+        "stream_event_types": EVENT_TYPES,
         **(extra_context or {}),
     }
     return TemplateResponse(request, TEMPLATE, context)
+
+
+def evidence_stream(request, run_id):
+    """The run's events as Server-Sent Events, for the evidence page (same access rules)."""
+    import scoria_django as scoria
+
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    if not request.user.has_perm(VIEW_PERMISSION):
+        raise PermissionDenied
+    summary = _visible(scoria.get_run, request, run_id)
+    after = parse_position(request.headers.get("Last-Event-ID"), request.GET.get("after"))
+    if after is None:
+        return HttpResponseBadRequest("Last-Event-ID or after must be an event sequence.")
+    if nothing_left(summary.run_id, summary.status, after):
+        return no_content()
+    return event_stream_response(request, summary.run_id, after)
 
 
 def _notify(request, message, level=messages.INFO):
@@ -113,3 +143,4 @@ def _workflow_detail(request, run_id):
 
 # The admin site's wrapper gives the staff check, the login redirect, CSRF and never_cache.
 workflow_detail = admin.site.admin_view(_workflow_detail)
+workflow_stream = admin.site.admin_view(evidence_stream)

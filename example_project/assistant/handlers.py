@@ -11,6 +11,7 @@ from .drafting import compose_draft, review_findings
 
 def draft_reply(ctx):
     """Kind ``approval``: draft, wait for approval, then complete with the approved reply."""
+    ctx.progress("drafting a reply")  # shown live on the run page
     draft = compose_draft(_prompt(ctx))
     if ctx.approval is None:
         return scoria.wait_for_approval(

@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from .exceptions import NOT_FOUND
 from .schema import SchemaView
+from .stream import RunStreamView
 from .views import HandoffViewSet, RunViewSet, SessionRunsView
 
 
@@ -21,6 +22,7 @@ router.register("runs", RunViewSet, basename="run")
 router.register("handoffs", HandoffViewSet, basename="handoff")
 
 urlpatterns = [
+    path("runs/<str:run_id>/stream/", RunStreamView.as_view(), name="run-stream"),
     *router.urls,
     path("sessions/<str:session_id>/runs/", SessionRunsView.as_view(), name="session-runs"),
     path("schema/", SchemaView.as_view(), name="schema"),

@@ -31,6 +31,7 @@ from .decisions import Completed, Failed, Waiting, decide, exception_error
 from .handlers import handler_path, load_handler
 from .handoffs import record_handoff
 from .leases import Claim, lease_seconds, retry_on_contention
+from .progress import ProgressReporter
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +221,8 @@ def invoke(claim, worker=None):
     timeout = claim.run.step_timeout or scoria_settings.STEP_TIMEOUT
     renew_every = max(scoria_settings.LEASE_SECONDS / 3, 0.05)
     deadline = time.monotonic() + timeout
-    worker.submit(call, handler, StepContext(claim))
+    progress = ProgressReporter(claim)
+    worker.submit(call, handler, StepContext(claim, progress))
     try:
         while not call.done.wait(max(min(renew_every, deadline - time.monotonic()), 0)):
             if time.monotonic() >= deadline:
@@ -231,6 +233,8 @@ def invoke(claim, worker=None):
             claim.renew()
         return call.result
     finally:
+        # Before the outcome: a step's progress events come before its ending.
+        progress.close()
         if own:
             worker.stop()
 

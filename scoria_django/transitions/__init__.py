@@ -8,6 +8,7 @@ them. ``tests/test_transition_layer.py`` fails if any other module writes a stat
 """
 
 from .journal import RunJournal, db_alias, locked_run
+from .progress import record_progress
 from .runs import (
     begin_run,
     complete_run,
@@ -55,6 +56,7 @@ __all__ = [
     "locked_run",
     "move_step",
     "queue_step",
+    "record_progress",
     "reopen_run",
     "reopen_step",
     "requeue_expired_step",
