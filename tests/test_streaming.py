@@ -82,6 +82,7 @@ def test_a_finished_run_streams_every_event_in_order_then_ends(alice):
         initial_step={"kind": "chain", "role_id": "w"},
         handlers={"chain": "tests.handlers.chain", "echo": "tests.handlers.echo"},
     )
+    assert run.status == "completed"  # or reading its stream below would wait for more
     client = client_for(alice)
     response = client.get(f"{API}runs/{run.run_id}/stream/")
     assert response.status_code == 200
@@ -103,6 +104,7 @@ def test_reconnecting_with_last_event_id_continues_without_gap_or_duplicate(alic
         initial_step={"kind": "chain", "role_id": "w"},
         handlers={"chain": "tests.handlers.chain", "echo": "tests.handlers.echo"},
     )
+    assert run.status == "completed"  # or reading its stream below would wait for more
     client = client_for(alice)
     url = f"{API}runs/{run.run_id}/stream/"
     every = [m["id"] for m in parse(b"".join(client.get(url).streaming_content))]
@@ -275,6 +277,7 @@ def test_the_operator_stream_follows_the_evidence_pages_access_rules(client, ali
     from django.contrib.auth.models import User
 
     run = scoria.start_run(acme(alice), initial_step={"kind": "echo", "role_id": "w"})
+    assert run.status == "completed"  # or reading its stream below would wait for more
     url = f"/scoria/workflows/{run.run_id}/stream/"
     assert client.get(url).status_code == 302  # not staff: the admin login
     User.objects.create_superuser("ops", password="pw")

@@ -132,34 +132,37 @@ class AsgiServer:
 
 
 @contextlib.contextmanager
-def serving(settings):
+def serving():
     """This process's Django served by uvicorn, an ASGI server (as `make demo` serves the
     example), so the live pages' event streams run as they do in production."""
+    from django.test.utils import override_settings
+
     from scoria_django.streaming import notifications, reads
 
-    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
-    server = AsgiServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        # Their connections go before the test database does.
-        notifications.hub().stop()
-        reads.readers.stop()
+    # A context (not pytest-django's `settings`): it unwinds in order with the example's.
+    with override_settings(ALLOWED_HOSTS=["127.0.0.1", "localhost"]):
+        server = AsgiServer()
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+            # Their connections go before the test database does.
+            notifications.hub().stop()
+            reads.readers.stop()
 
 
 @pytest.fixture
-def asgi_server(transactional_db, settings):
+def asgi_server(transactional_db):
     """The test project on uvicorn."""
-    with serving(settings) as server:
+    with serving() as server:
         yield server
 
 
 @pytest.fixture
-def example_server(transactional_db, settings):
+def example_server(transactional_db):
     """The example project (its app, urls and handlers) on uvicorn."""
     from tests.example_host import example_overrides
 
-    with example_overrides(), serving(settings) as server:
+    with example_overrides(), serving() as server:
         yield server
