@@ -143,11 +143,14 @@ class RunAdmin(ReadOnlyAdmin):
         )
         stream = path(
             "<path:object_id>/evidence/stream/",
-            self.admin_site.admin_view(evidence_stream),
+            self.admin_site.admin_view(self.evidence_stream_view),
             name="scoria_django_run_evidence_stream",
         )
         # Before the defaults: their "<path:object_id>/" catch-all would shadow them.
         return [stream, evidence, *super().get_urls()]
+
+    def evidence_stream_view(self, request, object_id):
+        return evidence_stream(request, object_id)
 
     def evidence_view(self, request, object_id):
         site = self.admin_site.name

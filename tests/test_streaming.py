@@ -233,8 +233,34 @@ def test_sqlite_streams_poll_and_see_the_approval_live(alice, settings, reconnec
     live_run_scenario(alice, reconnect=reconnect)
 
 
+@pytest.fixture
+def postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: LISTEN/NOTIFY")
+
+
+def test_events_notify_their_run_at_commit_and_never_on_rollback(postgres_only):
+    import psycopg
+
+    from scoria_django.transitions import locked_run
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    with psycopg.connect(**params, autocommit=True) as listener:
+        listener.execute("LISTEN scoria_events")
+        run = Run.objects.start("s-notify")
+        with pytest.raises(RuntimeError), locked_run(run.pk) as journal:
+            journal.record("progress", message="rolled back")
+            journal.flush()  # the NOTIFY is sent, then the transaction rolls back
+            raise RuntimeError("rollback")
+        Run.objects.cancel(run.pk, "stop")
+        payloads = [n.payload for n in listener.notifies(timeout=2, stop_after=3)]
+    # The start and the cancel, once each; nothing from the rolled-back transaction.
+    assert payloads == [str(run.pk), str(run.pk)]
+
+
 @pytest.mark.parametrize("reconnect", [False, True])
-def test_postgresql_notify_wakes_the_stream(alice, settings, require_postgres, reconnect):
+def test_postgresql_notify_wakes_the_stream(alice, settings, postgres_only, reconnect):
     # Polling so slow that only a notification can deliver within the test's timeout.
     settings.SCORIA_STREAM_POLL_SECONDS = 600
     settings.SCORIA_STREAM_HEARTBEAT_SECONDS = 600
@@ -271,6 +297,21 @@ def test_an_idle_stream_sends_heartbeat_comments(alice, settings):
 
 
 # -- the operator page's stream ------------------------------------------------------------
+
+
+def test_the_admin_evidence_page_streams_beside_it(client, alice):
+    from django.contrib.auth.models import User
+
+    run = scoria.start_run(acme(alice), initial_step={"kind": "echo", "role_id": "w"})
+    assert run.status == "completed"
+    User.objects.create_superuser("ops", password="pw")
+    client.login(username="ops", password="pw")
+    page = f"/admin/scoria_django/run/{run.run_id}/evidence/"
+    assert f'data-stream-url="{page}stream/?after=' in client.get(page).content.decode()
+    response = client.get(f"{page}stream/", HTTP_LAST_EVENT_ID="1")
+    assert response["Content-Type"] == "text/event-stream"
+    sequences = [int(m["id"]) for m in parse(b"".join(response.streaming_content))]
+    assert sequences == [event.sequence for event in stored_events(run.run_id)][1:]
 
 
 def test_the_operator_stream_follows_the_evidence_pages_access_rules(client, alice):
