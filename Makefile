@@ -12,7 +12,9 @@ DOCS_STAMP = $(VENV)/.installed-docs
 DEMO_STAMP = $(VENV)/.installed-demo
 CHROMIUM ?= /usr/bin/chromium
 DEMO_DB ?= example_project/demo.sqlite3
-DEMO_ADDR ?= 127.0.0.1:8000
+DEMO_HOST ?= 127.0.0.1
+DEMO_PORT ?= 8000
+DEMO_ADDR = $(DEMO_HOST):$(DEMO_PORT)
 DEMO_MANAGE = SCORIA_DEMO_DB=$(DEMO_DB) $(PY) example_project/manage.py
 PYTEST_ARGS ?=
 # Line and branch coverage of the package on every full run; the floor is the measured level
@@ -90,13 +92,15 @@ $(DEMO_STAMP): $(PY) pyproject.toml
 	@touch $(DEMO_STAMP)
 
 # The example project on SQLite: migrate, create the demo-only operator account (its
-# password is printed once, on creation), then serve it on $(DEMO_ADDR).
+# password is printed once, on creation), then serve it on $(DEMO_ADDR) with uvicorn, an
+# ASGI server (the live run pages hold an event stream open; docs/deployment.md).
 demo: $(DEMO_STAMP)
 	$(DEMO_MANAGE) migrate --noinput
 	$(DEMO_MANAGE) demo_operator
 	@url="$$($(MAKE) -s --no-print-directory demo-url)"; \
 	echo "Example project: $$url/  API: $$url/api/scoria/  admin: $$url/admin/"
-	$(DEMO_MANAGE) runserver $(DEMO_ADDR)
+	SCORIA_DEMO_DB=$(DEMO_DB) $(VENV)/bin/uvicorn example_project.asgi:application \
+		--host $(DEMO_HOST) --port $(DEMO_PORT)
 
 # Benchmarks (not tests): `make bench`, or `make bench BENCH_ARGS=--quick`.
 include bench/Makefile.mk

@@ -44,7 +44,7 @@ from .records import (
 from .redaction import redact_text
 from .runtime.control import resume_run
 from .states import ApprovalStatus, RunStatus
-from .views import evidence_page
+from .views import evidence_page, evidence_stream
 
 
 def redacted_json(field_name):
@@ -232,13 +232,21 @@ class RunAdmin(ReadOnlyAdmin):
             self.admin_site.admin_view(self.evidence_view),
             name="scoria_django_run_evidence",
         )
+        stream = path(
+            "<path:object_id>/evidence/stream/",
+            self.admin_site.admin_view(self.evidence_stream_view),
+            name="scoria_django_run_evidence_stream",
+        )
         retry = path(
             "<path:object_id>/retry/",
             self.admin_site.admin_view(self.retry_view),
             name="scoria_django_run_retry",
         )
         # Before the defaults: their "<path:object_id>/" catch-all would shadow them.
-        return [evidence, retry, *super().get_urls()]
+        return [stream, evidence, retry, *super().get_urls()]
+
+    def evidence_stream_view(self, request, object_id):
+        return evidence_stream(request, object_id)
 
     def retry_view(self, request, object_id):
         """POST: retry a failed run (``resume_run``), for operators allowed to resume."""

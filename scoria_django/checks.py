@@ -32,9 +32,13 @@ NUMERIC_SETTINGS = (
     ("API_PAGE_SIZE", True),
     ("API_MAX_PAGE_SIZE", True),
     ("MAX_STEPS_PER_RUN", True),
+    ("STREAM_POLL_SECONDS", False),
+    ("STREAM_HEARTBEAT_SECONDS", False),
+    ("PROGRESS_MIN_INTERVAL", False),
 )
-# Numeric settings for which None means "no limit".
+# Numeric settings for which None means "no limit", and those for which 0 is allowed.
 NULLABLE_SETTINGS = frozenset({"MAX_STEPS_PER_RUN"})
+ZERO_ALLOWED = frozenset({"PROGRESS_MIN_INTERVAL"})
 ON_BUSY = ("allow", "reject", "cancel_previous")
 RUNTIME_DEFAULT_KEYS = ("provider", "model", "prompt_policy")
 
@@ -183,6 +187,8 @@ def check_numeric_settings(app_configs=None, **kwargs):
             continue
         value = _setting(name)
         if value is None and name in NULLABLE_SETTINGS:
+            continue
+        if value == 0 and name in ZERO_ALLOWED and not isinstance(value, bool):
             continue
         if not _positive(value, integer):
             kind = "integer" if integer else "number"

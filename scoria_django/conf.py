@@ -116,6 +116,25 @@ class Settings:
         return int(getattr(settings, "SCORIA_API_PAGE_SIZE", 25))
 
     @property
+    def STREAM_POLL_SECONDS(self) -> float:
+        """How often an event stream reads again when no notification wakes it (databases
+        other than PostgreSQL, or while the PostgreSQL listener is reconnecting)."""
+        return float(getattr(settings, "SCORIA_STREAM_POLL_SECONDS", 1.0))
+
+    @property
+    def STREAM_HEARTBEAT_SECONDS(self) -> float:
+        """Idle seconds after which an event stream sends a comment line, so proxies and
+        clients see it alive."""
+        return float(getattr(settings, "SCORIA_STREAM_HEARTBEAT_SECONDS", 15.0))
+
+    @property
+    def PROGRESS_MIN_INTERVAL(self) -> float:
+        """Seconds between two ``progress`` events of one step; faster calls keep only the
+        latest, written when the interval has passed or at the step's end. 0 writes every
+        call."""
+        return max(float(getattr(settings, "SCORIA_PROGRESS_MIN_INTERVAL", 1.0)), 0.0)
+
+    @property
     def REDACTED_KEYS(self) -> tuple[str, ...]:
         """Extra key names whose values operator surfaces hide (scoria_django/redaction.py)."""
         return _strings(getattr(settings, "SCORIA_REDACTED_KEYS", ()))

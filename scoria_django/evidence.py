@@ -138,6 +138,11 @@ class Evidence:
     can_be_resumed: bool
     can_be_cancelled: bool
 
+    @property
+    def last_event_sequence(self) -> int:
+        """The newest event shown: the live page streams the ones after it."""
+        return max((event.sequence for event in self.events), default=0)
+
 
 def _labelled_payloads(read_fields):
     """(name, label) of the JSON payloads among ``read_fields``, in read-model order."""

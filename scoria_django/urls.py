@@ -10,4 +10,5 @@ from . import views
 app_name = "scoria"
 urlpatterns = [
     path("workflows/<uuid:run_id>/", views.workflow_detail, name="workflow_detail"),
+    path("workflows/<uuid:run_id>/stream/", views.workflow_stream, name="workflow_stream"),
 ]

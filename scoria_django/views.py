@@ -10,6 +10,9 @@ and non-staff users are sent to the admin login), plus the ``view_run`` permissi
 before anything is read, and is part of that query). A decision also needs
 ``decide_approval`` and the approval policy's consent, and is recorded as an admin
 ``LogEntry``.
+
+Each evidence URL has a ``stream/`` beside it, checked the same way: the run's events as
+Server-Sent Events (``streaming.sse``), which the page subscribes to so it updates live.
 """
 
 import json
@@ -27,6 +30,13 @@ from .ids import parse_uuid
 from .runtime.approvals import MAX_COMMENT
 from .runtime.reads import tenant_run, tenant_run_detail
 from .states import RunStatus
+from .streaming.sse import (
+    EVENT_TYPES,
+    event_stream_response,
+    no_content,
+    nothing_left,
+    parse_position,
+)
 
 VIEW_PERMISSION = "scoria_django.view_run"
 ACTION_PERMISSIONS = {
@@ -214,6 +224,9 @@ def _render_evidence(request, run_id, *, admin_site, extra_context, decision_err
         "decision_error": decision_error,
         "max_reason_length": MAX_REASON_LENGTH,
         "max_comment_length": MAX_COMMENT,
+        # The page asks for the events after the last one it shows.
+        "stream_url": f"{request.path}stream/?after={evidence.last_event_sequence}",
+        "stream_event_types": EVENT_TYPES,
         **(extra_context or {}),
     }
     return TemplateResponse(request, TEMPLATE, context)
@@ -243,6 +256,21 @@ def evidence_page(request, run_id, *, admin_site, notify, extra_context=None):
     return _render_evidence(request, run_id, admin_site=admin_site, extra_context=extra_context)
 
 
+def evidence_stream(request, run_id):
+    """The run's events as Server-Sent Events, for the evidence page (same access rules)."""
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    if not request.user.has_perm(VIEW_PERMISSION):
+        raise PermissionDenied
+    summary = _visible(tenant_run, request, run_id)
+    after = parse_position(request.headers.get("Last-Event-ID"), request.GET.get("after"))
+    if after is None:
+        return HttpResponseBadRequest("Last-Event-ID or after must be an event sequence.")
+    if nothing_left(summary.run_id, summary.status, after):
+        return no_content()
+    return event_stream_response(request, summary.run_id, after)
+
+
 def _notify(request, message, level=messages.INFO):
     messages.add_message(request, level, message, fail_silently=True)
 
@@ -253,3 +281,4 @@ def _workflow_detail(request, run_id):
 
 # The admin site's wrapper gives the staff check, the login redirect, CSRF and never_cache.
 workflow_detail = admin.site.admin_view(_workflow_detail)
+workflow_stream = admin.site.admin_view(evidence_stream)

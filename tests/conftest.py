@@ -11,6 +11,17 @@ def _reset_handler_calls():
     handlers.CALLS.clear()
 
 
+@pytest.fixture(autouse=True)
+def _stop_stream_threads():
+    """A test that read an event stream may have started the PostgreSQL listener and the
+    stream readers: their connections must close before the test database is dropped."""
+    yield
+    from scoria_django.streaming import notifications, reads
+
+    notifications.hub().stop()
+    reads.readers.stop()
+
+
 def is_postgres():
     return connection.vendor == "postgresql"
 

@@ -73,3 +73,35 @@ def delegate_not_dict(ctx):
 
 def review(ctx):
     return {"reviewed": ctx.projected_context.get("draft_answer"), "brief": ctx.handoff_input}
+
+
+def progress_burst(ctx):
+    """Three reports in a burst: with a long interval only the first and the last remain."""
+    for word in ("first", "second", "third"):
+        ctx.progress(word, word=word)
+    return "done"
+
+
+def progress_while_running(ctx):
+    """Two quick reports, then wait (while running) for the timer to write the second."""
+    from django.db import OperationalError
+
+    from scoria_django.models import Event
+
+    ctx.progress("a")
+    ctx.progress("b")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            written = Event.objects.filter(step_id=ctx.step["id"], event_type="progress").count()
+        except OperationalError:  # SQLite: the timer's write holds the table a moment
+            written = 0
+        if written == 2:
+            return {"written_while_running": True}
+        time.sleep(0.02)
+    return {"written_while_running": False}
+
+
+def progress_bad_message(ctx):
+    ctx.progress(42)
+    return "unreachable"

@@ -57,6 +57,7 @@ ENDPOINTS = [
     ("get", "runs/{run}/detail/", None, 200),
     ("get", "runs/{run}/steps/", None, 200),
     ("get", "runs/{run}/events/", None, 200),
+    ("get", "runs/{run}/stream/", None, 200),  # not read: the waiting run's stream is open
     ("post", "runs/{run}/resume/", {"input": {"ok": True}}, 200),
     ("post", "runs/{run}/cancel/", {"reason": "stop"}, 200),
     ("post", "handoffs/", HANDOFF, 201),
@@ -68,7 +69,13 @@ ENDPOINTS = [
     ("get", "handoffs/", None, 405),
     ("options", "runs/", None, 200),
 ]
-TENANT_BOUND = {"runs/{run}/", "runs/{run}/detail/", "runs/{run}/steps/", "runs/{run}/events/"}
+TENANT_BOUND = {
+    "runs/{run}/",
+    "runs/{run}/detail/",
+    "runs/{run}/steps/",
+    "runs/{run}/events/",
+    "runs/{run}/stream/",
+}
 NEEDS_PERMISSION = {"runs/{run}/resume/", "runs/{run}/cancel/"}
 
 
@@ -130,6 +137,7 @@ def test_foreign_unknown_and_malformed_runs_give_identical_404_bodies(who, acme_
         ("detail/", "get"),
         ("steps/", "get"),
         ("events/", "get"),
+        ("stream/", "get"),
         ("resume/", "post"),
         ("cancel/", "post"),
     ]:

@@ -286,6 +286,9 @@ WRONG_SETTINGS = {
     "SCORIA_MAX_STEPS_PER_RUN": (0, "scoria.E004"),
     "SCORIA_APPROVAL_POLICY": ("tests.nowhere.policy", "scoria.E013"),
     "SCORIA_SESSION_CONCURRENCY": ("queue", "scoria.E014"),
+    "SCORIA_STREAM_POLL_SECONDS": (0, "scoria.E004"),
+    "SCORIA_STREAM_HEARTBEAT_SECONDS": ("15", "scoria.E004"),
+    "SCORIA_PROGRESS_MIN_INTERVAL": (-1, "scoria.E004"),
 }
 
 

@@ -31,6 +31,7 @@ def approval_rules(text):
 def draft_reply(ctx):
     """Kind ``approval``: draft, wait for approval, then complete with the approved reply
     (as the approver edited it), or complete unsent when it was rejected or expired."""
+    ctx.progress("drafting a reply")  # shown live on the run page
     draft = compose_draft(_prompt(ctx))
     if ctx.approval is None:
         return scoria.wait_for_approval(

@@ -11,9 +11,11 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 import scoria_django as scoria
+from scoria_django.streaming import EVENT_TYPES
 
 from . import handlers
 from .drafting import compose_draft, needs_bounded_review
@@ -128,10 +130,15 @@ def run_page(request, run_id):
         else [summary]
     )
     user = request.user
+    # The page streams the run's events after the last one it shows (static live.js).
+    shown = detail.events[-1]["sequence"] if detail.events else 0
+    stream_url = reverse("scoria_api:run-stream", args=[summary.run_id])
     return render(
         request,
         "assistant/run.html",
         {
+            "stream_url": f"{stream_url}?after={shown}",
+            "stream_event_types": EVENT_TYPES,
             "run": summary,
             "detail": detail,
             "prompt": (detail.metadata.get("payload") or {}).get("prompt"),

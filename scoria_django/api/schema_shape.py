@@ -163,6 +163,13 @@ def _shape_parameters(operation):
             parameter["description"] = "Exact match."
         elif where == "query" and parameter["schema"].get("format") in ("date-time", "uuid"):
             parameter["schema"]["minLength"] = 1
+        elif where == "query" and name == "after":
+            # An event sequence: what parse_position accepts (at most 18 digits).
+            parameter["schema"] = {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 999_999_999_999_999_999,
+            }
         elif where == "header" and name == "Idempotency-Key":
             # What idempotency_key accepts: a non-blank id that fits its column.
             parameter["schema"] = {

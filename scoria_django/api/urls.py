@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from .exceptions import NOT_FOUND
 from .schema import SchemaView
+from .stream import RunStreamView
 from .views import ApiRootView, ApprovalViewSet, HandoffViewSet, RunViewSet, SessionRunsView
 
 
@@ -23,6 +24,7 @@ router.register("approvals", ApprovalViewSet, basename="approval")
 
 urlpatterns = [
     path("", ApiRootView.as_view(), name="root"),
+    path("runs/<str:run_id>/stream/", RunStreamView.as_view(), name="run-stream"),
     *router.urls,
     path("sessions/<str:session_id>/runs/", SessionRunsView.as_view(), name="session-runs"),
     path("schema/", SchemaView.as_view(), name="schema"),

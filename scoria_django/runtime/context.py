@@ -4,15 +4,18 @@ from types import MappingProxyType
 
 from ..identity import identity as make_identity
 from ..records import RunSummary, step_row
+from .progress import ProgressReporter, progress_payload
 
 
 class StepContext:
-    """Read-only view of one claimed step, plus ``heartbeat()``."""
+    """Read-only view of one claimed step, plus ``heartbeat()`` and ``progress()``."""
 
-    __slots__ = ("_claim", "run", "step", "identity", "metadata", "attempt")
+    __slots__ = ("_claim", "_progress", "run", "step", "identity", "metadata", "attempt")
 
-    def __init__(self, claim):
+    def __init__(self, claim, progress=None):
         self._claim = claim
+        # The executor keeps the reporter to close it when the handler ends.
+        self._progress = progress or ProgressReporter(claim)
         run, step = claim.run, claim.step
         self.run = RunSummary.from_run(run)
         self.step = MappingProxyType(step_row(step))
@@ -82,3 +85,9 @@ class StepContext:
     def heartbeat(self):
         """Renew the lease; False means the claim was lost and the result will be discarded."""
         return self._claim.renew()
+
+    def progress(self, message=None, **data):
+        """Append a ``progress`` event (``{"message", "data"}``) to the run's timeline, where
+        the run's event stream shows it live. Throttled per step by
+        ``SCORIA_PROGRESS_MIN_INTERVAL``, the latest report kept (``runtime.progress``)."""
+        self._progress.report(progress_payload(message, data))

@@ -33,6 +33,7 @@ from .decisions import Completed, Failed, Retry, Waiting, clean_text, decide, ex
 from .handlers import handler_path, import_failure, load_handler
 from .handoffs import record_handoff
 from .leases import Claim, lease_seconds, retry_on_contention
+from .progress import ProgressReporter
 
 logger = logging.getLogger(__name__)
 # Handler failures go to the runtime's logger, with their traceback.
@@ -268,7 +269,8 @@ def invoke(claim, worker=None):
     timeout = step_timeout(claim)
     renew_every = max(scoria_settings.LEASE_SECONDS / 3, 0.05)
     deadline = time.monotonic() + timeout
-    worker.submit(call, handler, StepContext(claim))
+    progress = ProgressReporter(claim)
+    worker.submit(call, handler, StepContext(claim, progress))
     try:
         while not call.done.wait(max(min(renew_every, deadline - time.monotonic()), 0)):
             if time.monotonic() >= deadline:
@@ -280,6 +282,8 @@ def invoke(claim, worker=None):
                 logger.info("claim lost while its handler runs step=%s", claim.step.pk)
         return call.result
     finally:
+        # Before the outcome: a step's progress events come before its ending.
+        progress.close()
         if own:
             worker.stop()
 

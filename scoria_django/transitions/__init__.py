@@ -18,6 +18,7 @@ from .approvals import (
     step_has_pending,
 )
 from .journal import RunJournal, db_alias, lock_session, locked_run, read_run
+from .progress import record_progress
 from .runs import (
     begin_run,
     complete_run,
@@ -75,6 +76,7 @@ __all__ = [
     "move_step",
     "queue_step",
     "read_run",
+    "record_progress",
     "reopen_run",
     "reopen_step",
     "requeue_expired_step",

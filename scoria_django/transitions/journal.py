@@ -4,7 +4,10 @@ A transition opens ``locked_run(run_id)`` (or ``new_run(run)``), asks ``states``
 its move is allowed, writes step rows with guarded UPDATEs, and records events on the
 journal. On exit the journal writes the run row once (status, counters, ``updated_at``)
 guarded by the event counter it read under the lock, inserts new steps and all events in
-one statement each, and registers signals and task enqueues with ``on_commit``.
+one statement each, and registers signals and task enqueues with ``on_commit``. On
+PostgreSQL it also sends ``NOTIFY scoria_events, '<run_id>'`` when it recorded events: the
+database delivers it at commit (never on rollback), which wakes the run's event streams
+(``scoria_django.streaming``).
 
 Everything happens on the database alias the router picks for scoria's models
 (``db_alias()``), so a router may put scoria's tables on a database of their own.
@@ -29,6 +32,10 @@ from . import _sql
 if TYPE_CHECKING:
     from ..models import Run, Step
 
+
+# The PostgreSQL channel a transaction that recorded events notifies, with the run id as
+# payload; ``streaming.notifications`` listens on it.
+EVENTS_CHANNEL = "scoria_events"
 
 # Called after commit with (run_id, step_id, run_after) for each step a transaction made
 # runnable; installed by ``ScoriaConfig.ready()`` (``runtime.dispatch.enqueue_step``).
@@ -188,6 +195,10 @@ class RunJournal:
                 raise ConcurrentUpdate(f"run {self.run.pk} changed while this transaction held it")
         _sql.insert(self._steps, connection)
         _sql.insert(self._events, connection)
+        if self._events and connection.vendor == "postgresql":
+            # Queued by the server until commit: streams wake only for committed events.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_notify(%s, %s)", [EVENTS_CHANNEL, str(self.run.pk)])
         for write in self._after_flush:
             write()
         for callback in self._after_commit:

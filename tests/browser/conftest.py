@@ -6,10 +6,13 @@ reason, only where that is impossible, and fails instead under ``SCORIA_REQUIRE_
 (CI).
 """
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -89,19 +92,77 @@ def browser_page(chromium_path):
             browser.close()
 
 
-@pytest.fixture
-def example_server(transactional_db):
-    """The example project served on localhost (pytest-django's live server), started after
-    its settings are in place so its static files (admin and evidence CSS) are served too."""
-    from pytest_django.live_server_helper import LiveServer
+class AsgiServer:
+    """uvicorn serving this process's Django (its ASGI application, static files included)
+    on 127.0.0.1 from a thread: it shares the test database, in memory or not."""
 
-    from tests.example_host import example_overrides
+    def __init__(self):
+        import socket
 
-    with example_overrides():
-        server = LiveServer(os.environ.get("DJANGO_LIVE_TEST_SERVER_ADDRESS", "localhost"))
-        server._live_server_modified_settings.enable()
+        import uvicorn
+        from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+        from django.core.asgi import get_asgi_application
+
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        config = uvicorn.Config(
+            ASGIStaticFilesHandler(get_asgi_application()),
+            lifespan="off",
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+
+    def start(self):
+        self._thread.start()
+        for _ in range(200):
+            if self._server.started:
+                return
+            time.sleep(0.05)
+        raise RuntimeError("uvicorn did not start")
+
+    def stop(self):
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._socket.close()
+
+
+@contextlib.contextmanager
+def serving():
+    """This process's Django served by uvicorn, an ASGI server (as `make demo` serves the
+    example), so the live pages' event streams run as they do in production."""
+    from django.test.utils import override_settings
+
+    from scoria_django.streaming import notifications, reads
+
+    # A context (not pytest-django's `settings`): it unwinds in order with the example's.
+    with override_settings(ALLOWED_HOSTS=["127.0.0.1", "localhost"]):
+        server = AsgiServer()
+        server.start()
         try:
             yield server
         finally:
-            server._live_server_modified_settings.disable()
             server.stop()
+            # Their connections go before the test database does.
+            notifications.hub().stop()
+            reads.readers.stop()
+
+
+@pytest.fixture
+def asgi_server(transactional_db):
+    """The test project on uvicorn."""
+    with serving() as server:
+        yield server
+
+
+@pytest.fixture
+def example_server(transactional_db):
+    """The example project (its app, urls and handlers) on uvicorn."""
+    from tests.example_host import example_overrides
+
+    with example_overrides(), serving() as server:
+        yield server

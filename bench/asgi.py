@@ -1,0 +1,8 @@
+"""The benchmark project as an ASGI application (``bench/stream.py`` serves it with uvicorn)."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+application = get_asgi_application()
