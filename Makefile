@@ -12,9 +12,7 @@ DOCS_STAMP = $(VENV)/.installed-docs
 DEMO_STAMP = $(VENV)/.installed-demo
 CHROMIUM ?= /usr/bin/chromium
 DEMO_DB ?= example_project/demo.sqlite3
-DEMO_HOST ?= 127.0.0.1
-DEMO_PORT ?= 8000
-DEMO_ADDR = $(DEMO_HOST):$(DEMO_PORT)
+DEMO_ADDR ?= 127.0.0.1:8000
 DEMO_MANAGE = SCORIA_DEMO_DB=$(DEMO_DB) $(PY) example_project/manage.py
 PYTEST_ARGS ?=
 # Line and branch coverage of the package on every full run; the floor is the measured level
@@ -88,7 +86,7 @@ demo-url:
 	echo "http://$$host:$$port"
 
 $(DEMO_STAMP): $(PY) pyproject.toml
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet -e ".[demo]"
 	@touch $(DEMO_STAMP)
 
 # The example project on SQLite: migrate, create the demo-only operator account (its
@@ -99,8 +97,11 @@ demo: $(DEMO_STAMP)
 	$(DEMO_MANAGE) demo_operator
 	@url="$$($(MAKE) -s --no-print-directory demo-url)"; \
 	echo "Example project: $$url/  API: $$url/api/scoria/  admin: $$url/admin/"
-	SCORIA_DEMO_DB=$(DEMO_DB) $(VENV)/bin/uvicorn example_project.asgi:application \
-		--host $(DEMO_HOST) --port $(DEMO_PORT)
+	@addr='$(DEMO_ADDR)'; \
+	case "$$addr" in *:*) host="$${addr%:*}"; port="$${addr##*:}";; *) host=127.0.0.1; port="$$addr";; esac; \
+	host="$${host#[}"; host="$${host%]}"; \
+	SCORIA_DEMO_DB=$(DEMO_DB) exec $(VENV)/bin/uvicorn example_project.asgi:application \
+		--host "$$host" --port "$$port"
 
 # Benchmarks (not tests): `make bench`, or `make bench BENCH_ARGS=--quick`.
 include bench/Makefile.mk

@@ -411,13 +411,15 @@ def test_make_demo_prints_the_address_it_serves(addr, url):
     assert result.stdout.strip() == url, result.stderr
 
 
-def test_make_demo_installs_only_the_package():
+def test_make_demo_installs_only_the_package_and_its_server():
     makefile = (ROOT / "Makefile").read_text()
     demo = re.search(r"^demo: (.*)$", makefile, re.M).group(1).split()
     assert demo == ["$(DEMO_STAMP)"]
     recipe = re.search(r"^\$\(DEMO_STAMP\):.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
-    assert "install --quiet -e .\n" in recipe
+    assert 'install --quiet -e ".[demo]"\n' in recipe
     assert "[test" not in recipe
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^demo = \["uvicorn[^"]*"\]$', pyproject, re.M)
 
 
 @pytest.mark.django_db
