@@ -15,7 +15,7 @@ from drf_spectacular.openapi import AutoSchema
 from ..conf import scoria_settings
 from ..exceptions import ScoriaError
 from ..names import MAX_ID_LENGTH, MAX_KIND_LENGTH, NAME_PATTERN, TEXT_PATTERN
-from ..states import ApprovalStatus, OnExpiry, RunStatus, StepStatus
+from ..states import ApprovalStatus, RunStatus, StepStatus
 from .inputs import NameField, StrictSerializer
 
 # Codes the API itself answers with, besides the ScoriaError family (docs/api.md "Errors").
@@ -111,7 +111,6 @@ def _named_enums():
         "RunStatus": _enum_component(RunStatus.choices, "A run's status."),
         "StepStatus": _enum_component(StepStatus.choices, "A step's status."),
         "ApprovalStatus": _enum_component(ApprovalStatus.choices, "An approval's status."),
-        "OnExpiry": _enum_component(OnExpiry.choices, "What an approval's expiry does."),
     }
     kinds = sorted(scoria_settings.HANDLERS)
     if kinds:

@@ -74,8 +74,8 @@ SSE_MESSAGE = {
         "event": {"type": "string", "description": "The event's type."},
         "data": {
             "type": "string",
-            "contentMediaType": "application/json",
-            "description": "The event row as JSON, as runs/<run_id>/events/ renders it.",
+            "description": "The event row as a JSON document (application/json), as "
+            "runs/<run_id>/events/ renders it.",
         },
     },
     "required": ["id", "event", "data"],
