@@ -22,13 +22,12 @@ from ..exceptions import (
     ApprovalNotAllowed,
     InvalidFilter,
     InvalidOption,
-    InvalidRunId,
     NotFound,
     NotResumable,
 )
 from ..identity import Identity
 from ..identity import identity as make_identity
-from ..ids import parse_uuid
+from ..ids import parse_uuid, run_pk
 from ..payloads import check_json
 from ..records import ApprovalSummary, RunSummary
 from ..states import ApprovalStatus, OnExpiry, RunStatus, StepStatus
@@ -136,15 +135,8 @@ def _text(value, field):
     return value
 
 
-def _run_pk(run_id):
-    pk = parse_uuid(run_id)
-    if pk is None:
-        raise InvalidRunId(f"{run_id!r} is not a run id", field="run_id")
-    return pk
-
-
 def _decide(run_id, name, *, approval_id, identity, input, arguments, comment, reason, handlers):
-    pk = _run_pk(run_id)
+    pk = run_pk(run_id)
     ident = make_identity(identity)
     wanted = None
     if approval_id is not None:

@@ -7,10 +7,10 @@ from typing import Any
 from django.db import transaction
 
 from .. import transitions
-from ..exceptions import InvalidRunId, NotFound, NotResumable
+from ..exceptions import NotFound, NotResumable
 from ..identity import Identity
 from ..identity import identity as make_identity
-from ..ids import parse_uuid
+from ..ids import run_pk
 from ..payloads import check_json
 from ..records import RunSummary
 from ..states import RunStatus, StepStatus
@@ -18,13 +18,6 @@ from .approvals import decide_pending
 from .executor import run_after_commit
 from .handlers import handler_path, resolve_handlers
 from .reads import get_run
-
-
-def _run_pk(run_id: str | uuid.UUID) -> uuid.UUID:
-    pk = parse_uuid(run_id)
-    if pk is None:
-        raise InvalidRunId(f"{run_id!r} is not a run id", field="run_id")
-    return pk
 
 
 def _missing(pk: uuid.UUID, ident: Identity):
@@ -55,7 +48,7 @@ def resume_run(
     input: Any = None,
 ) -> RunSummary:
     """Continue a waiting run (approval) or retry a failed one; never creates a run."""
-    pk = _run_pk(run_id)
+    pk = run_pk(run_id)
     ident = make_identity(identity)
     resolved = resolve_handlers(handlers)
     check_json(input, field="input")
@@ -121,7 +114,7 @@ def cancel_run(
     identity: Identity | Mapping[str, Any] | None = None,
 ) -> RunSummary:
     """Cancel a run and every unfinished step; a running handler's result will be discarded."""
-    pk = _run_pk(run_id)
+    pk = run_pk(run_id)
     ident = make_identity(identity)
     actor_id = ident.actor_id
     check_json(reason, field="reason")

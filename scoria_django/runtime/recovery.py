@@ -208,20 +208,10 @@ def _lost_claims(step):
     return lost
 
 
-def _expired(candidate):
-    from ..models import Step
-
-    return Step.objects.filter(
-        pk=candidate["id"],
-        status=StepStatus.RUNNING,
-        claim_token=candidate["claim_token"],
-        lease_expires_at__lt=Now(),
-    )
-
-
 def _recover_expired(candidate, dry_run):
     if dry_run:
-        step = _expired(candidate).first()
+        expired = transitions.expired_steps(db_alias(), candidate["id"], candidate["claim_token"])
+        step = expired.first()
         return None if step is None else _decide(step)
     try:
         with locked_run(candidate["run_id"]) as journal:

@@ -335,14 +335,15 @@ def cascade_steps(journal: RunJournal, name: str, **payload: Any) -> list:
 
 def expired_claim(journal: RunJournal, step_id, token) -> Step | None:
     """The step, if it is still running under ``token`` with its lease run out."""
+    return expired_steps(journal.alias, step_id, token).first()
 
-    return _expired(journal, step_id, token).first()
 
-
-def _expired(journal: RunJournal, step_id, token):
+def expired_steps(alias: str, step_id, token):
+    """The step (a queryset of at most one) while it runs under ``token`` past its lease,
+    on the database clock."""
     from ..models import Step
 
-    return Step.objects.using(journal.alias).filter(
+    return Step.objects.using(alias).filter(
         pk=step_id, status=StepStatus.RUNNING, claim_token=token, lease_expires_at__lt=Now()
     )
 
@@ -378,7 +379,9 @@ def _write_expired(journal, step, name, *, event, event_type=None, **fields):
     if not transition.allows(step.status):
         raise InvalidStatusTransition(step.status, transition.target)
     fields = _with_defaults(journal, transition.target, fields)
-    moved = _expired(journal, step.pk, step.claim_token).update(status=transition.target, **fields)
+    moved = expired_steps(journal.alias, step.pk, step.claim_token).update(
+        status=transition.target, **fields
+    )
     if moved != 1:
         raise ClaimLost
     _applied(journal, step, transition.target, fields, event_type, None, event)
