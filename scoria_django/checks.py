@@ -417,3 +417,29 @@ def check_session_concurrency(app_configs=None, **kwargs):
             id="scoria.E014",
         )
     ]
+
+
+def _model_prices_problem(value):
+    if not isinstance(value, dict):
+        return f"SCORIA_MODEL_PRICES must be a dict of model name to prices, not {_shown(value)}."
+    for model, price in value.items():
+        if not isinstance(model, str) or not isinstance(price, dict):
+            return f"SCORIA_MODEL_PRICES[{model!r}] must map a model name to a dict of prices."
+        unknown = sorted(set(price) - {"input", "output"})
+        if unknown:
+            return f"SCORIA_MODEL_PRICES[{model!r}] has unknown keys {unknown}."
+        for side, amount in price.items():
+            if isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0:
+                return f"SCORIA_MODEL_PRICES[{model!r}][{side!r}] must be a number >= 0."
+    return None
+
+
+@checks.register()
+def check_model_prices(app_configs=None, **kwargs):
+    """Prices per million tokens; a wrong shape would break every priced usage read."""
+    value = _setting("MODEL_PRICES")
+    problem = None if value is None else _model_prices_problem(value)
+    if problem is None:
+        return []
+    hint = 'For example {"openai:gpt-4o": {"input": 2.5, "output": 10.0}} (per million tokens).'
+    return [checks.Error(problem, hint=hint, id="scoria.E015")]

@@ -135,6 +135,12 @@ class Settings:
         return max(float(getattr(settings, "SCORIA_PROGRESS_MIN_INTERVAL", 1.0)), 0.0)
 
     @property
+    def MODEL_PRICES(self) -> dict:
+        """Prices per model per million tokens, ``{"model": {"input": 2.5, "output": 10.0}}``:
+        usage then shows its ``cost`` (docs/agents.md#usage). Empty: no cost."""
+        return getattr(settings, "SCORIA_MODEL_PRICES", None) or {}
+
+    @property
     def REDACTED_KEYS(self) -> tuple[str, ...]:
         """Extra key names whose values operator surfaces hide (scoria_django/redaction.py)."""
         return _strings(getattr(settings, "SCORIA_REDACTED_KEYS", ()))

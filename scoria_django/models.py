@@ -41,6 +41,8 @@ class Run(models.Model):
     idempotency_fingerprint = models.CharField(max_length=64, null=True, blank=True)
     max_steps = models.PositiveIntegerField(null=True, blank=True)
     deadline = models.DateTimeField(null=True, blank=True)
+    # The sum of its steps' ``usage`` (model tokens), kept with them in one transaction.
+    usage = models.JSONField(null=True, blank=True)
     # Counters kept on the locked run row: the next Event / Step sequence is one more.
     last_event_sequence = models.PositiveIntegerField(default=0)
     last_step_sequence = models.PositiveIntegerField(default=0)
@@ -117,6 +119,13 @@ class Step(models.Model):
     not_before = models.DateTimeField(null=True, blank=True)
     # The trace (W3C headers) of the request that queued or resumed it (docs/observability.md).
     trace_context = models.JSONField(null=True, blank=True)
+    # Model tokens its handler spent (docs/agents.md#usage): input_tokens, output_tokens,
+    # requests, model, and per model in "models". Written as they are spent, whatever the
+    # step's outcome.
+    usage = models.JSONField(null=True, blank=True)
+    # An agent adapter's saved state (a message history, a RunState): evidence on the step,
+    # read back when the step runs again, never part of a projected context.
+    agent_state = models.JSONField(null=True, blank=True)
     # Set by resume_run: {"mode": "approval" | "retry", "actor_id", "input", "approval"?}.
     resumed_with = models.JSONField(null=True, blank=True)
     # The claim: a fresh token per claim, and a lease measured on the database clock.

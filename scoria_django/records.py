@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from .states import CHILD_STEP_PENDING, RunStatus
+from .usage import priced
 
 
 class Shape(StrEnum):
@@ -33,6 +34,8 @@ class Shape(StrEnum):
     RUN_STATUS = "run_status"
     STEP_STATUS = "step_status"
     APPROVAL_STATUS = "approval_status"
+    USAGE = "usage"
+    """Model usage (``usage.py``): token counts, per model, with cost when priced."""
     SUMMARY = "summary"
     """A ``RunSummary``."""
     STEP_ROWS = "step_rows"
@@ -92,6 +95,14 @@ class RunSummary:
     updated_at: Any = field(metadata=_shaped(Shape.INSTANT))
     started_at: Any = field(metadata=_shaped(Shape.INSTANT, null=True))
     completed_at: Any = field(metadata=_shaped(Shape.INSTANT, null=True))
+    usage: dict[str, Any] | None = field(
+        default=None,
+        metadata=_shaped(
+            Shape.USAGE,
+            null=True,
+            help_text="Model tokens of the run's steps, with cost when priced (docs/agents.md).",
+        ),
+    )
 
     @classmethod
     def from_run(cls, run: Any) -> "RunSummary":
@@ -113,6 +124,7 @@ class RunSummary:
             updated_at=run.updated_at,
             started_at=run.started_at,
             completed_at=run.completed_at,
+            usage=priced(run.usage),
         )
 
     @classmethod
@@ -152,6 +164,8 @@ STEP_ROW = (
     ReadField("cancel_reason", Shape.JSON, null=True, listed=False),
     ReadField("approval_request", Shape.JSON, null=True),
     ReadField("resumed_with", Shape.JSON, null=True, listed=False),
+    ReadField("usage", Shape.USAGE, null=True),
+    ReadField("agent_state", Shape.JSON, null=True, listed=False),
     ReadField("lease_expires_at", Shape.INSTANT, null=True, listed=False),
     ReadField("created_at", Shape.INSTANT),
     ReadField("updated_at", Shape.INSTANT),

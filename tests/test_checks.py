@@ -289,6 +289,7 @@ WRONG_SETTINGS = {
     "SCORIA_STREAM_POLL_SECONDS": (0, "scoria.E004"),
     "SCORIA_STREAM_HEARTBEAT_SECONDS": ("15", "scoria.E004"),
     "SCORIA_PROGRESS_MIN_INTERVAL": (-1, "scoria.E004"),
+    "SCORIA_MODEL_PRICES": ({"gpt-4o": {"input": "2.5"}}, "scoria.E015"),
 }
 
 

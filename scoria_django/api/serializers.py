@@ -170,6 +170,7 @@ _SCALARS: dict[Shape, type[serializers.Field]] = {
     Shape.BOOLEAN: serializers.BooleanField,
     Shape.INSTANT: serializers.DateTimeField,
     Shape.JSON: serializers.JSONField,
+    Shape.USAGE: serializers.JSONField,
 }
 
 _NESTED: dict[Shape, tuple[type[ReadSerializer], bool]] = {

@@ -10,14 +10,18 @@ a step runnable claims it too and this process runs it right after commit
 (``run_after_commit``): the same steps, one transaction fewer.
 """
 
+import asyncio
+import contextlib
 import datetime
 import functools
+import inspect
 import json
 import logging
 import queue
 import threading
 import time
 
+from asgiref.sync import async_to_sync
 from django.db import close_old_connections, connections
 from django.db.models import JSONField
 
@@ -188,7 +192,14 @@ def _claim_new(journal, step, path):
 
 
 class _HandlerCall:
-    """The handler running on its own thread, so a timeout can abandon it."""
+    """The handler running on its own thread, so a timeout can abandon it.
+
+    An ``async def`` handler runs to completion on that thread too, in an event loop of its
+    own (``async_to_sync``): ``sync_to_async`` code it awaits (``ctx.aheartbeat()``, the
+    ORM) comes back to this thread and its database connection. Abandoning it (a timeout,
+    a lost claim) also cancels its task, so its awaits end early; its result, if any, is
+    discarded like a sync handler's.
+    """
 
     def __init__(self, claim):
         self.claim = claim
@@ -196,11 +207,16 @@ class _HandlerCall:
         self.lock = threading.Lock()
         self.abandoned = False
         self.result = None
+        self._task = None
+        self._loop = None
+        self._cancelled = False
 
     def run(self, handler, ctx, trace_context=None):
         try:
             with tracing.attached(trace_context):  # spans the handler makes join its trace
                 outcome = handler(ctx)
+                if inspect.isawaitable(outcome):
+                    outcome = self._await(outcome)
         except BaseException as exc:  # noqa: BLE001 - a handler's failure is data
             outcome = exc
         with self.lock:
@@ -214,13 +230,34 @@ class _HandlerCall:
             # Evidence only: the step's outcome (timeout) is already recorded.
             logger.exception("could not record a late result step=%s", self.claim.step.pk)
 
+    def _await(self, awaitable):
+        async def watched():
+            with self.lock:
+                self._task = asyncio.current_task()
+                self._loop = asyncio.get_running_loop()
+                if self._cancelled:
+                    self._task.cancel()
+            return await awaitable
+
+        return async_to_sync(watched)()
+
+    def cancel(self):
+        """Cancel an ``async def`` handler's task (a sync handler runs on: see
+        ``ctx.cancelled``)."""
+        with self.lock:
+            self._cancelled = True
+            if self._task is not None and not self.done.is_set():
+                with contextlib.suppress(RuntimeError):  # its loop closed: it has ended
+                    self._loop.call_soon_threadsafe(self._task.cancel)
+
     def abandon(self):
         """Give up waiting; False if the handler finished in the meantime."""
         with self.lock:
             if self.done.is_set():
                 return False
             self.abandoned = True
-            return True
+        self.cancel()
+        return True
 
 
 class _HandlerThread:
@@ -278,8 +315,9 @@ def invoke(claim, worker=None):
                     worker.abandoned = True
                     return TIMED_OUT
                 break
-            if not claim.renew():
+            if not claim.lost and not claim.renew():
                 logger.info("claim lost while its handler runs step=%s", claim.step.pk)
+                call.cancel()  # its result will be discarded: an async handler stops now
         return call.result
     finally:
         # Before the outcome: a step's progress events come before its ending.

@@ -8,6 +8,7 @@ verbs, the runtime (start, claim, outcome, resume, retry, cancel) and recovery a
 them. ``tests/test_transition_layer.py`` fails if any other module writes a status.
 """
 
+from .agent import record_usage, save_agent_state
 from .approvals import (
     cancel_pending_approvals,
     decide_approval,
@@ -79,10 +80,12 @@ __all__ = [
     "queue_step",
     "read_run",
     "record_progress",
+    "record_usage",
     "reopen_run",
     "reopen_step",
     "requeue_expired_step",
     "reschedule_claimed_step",
+    "save_agent_state",
     "settle_claimed_step",
     "start_step",
     "step_of_run",

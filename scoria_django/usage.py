@@ -1,0 +1,89 @@
+"""Model usage: the tokens a step's model requests spent, summed per step, per run and per
+model, and their cost when ``SCORIA_MODEL_PRICES`` prices the model (docs/agents.md#usage).
+
+Pure values: ``transitions.record_usage`` stores them, the read model prices them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .exceptions import InvalidPayload
+
+COUNTS = ("input_tokens", "output_tokens", "requests")
+MAX_MODEL_NAME = 255
+
+
+def usage_entry(
+    *, input_tokens: int = 0, output_tokens: int = 0, requests: int = 1, model: str | None = None
+) -> dict[str, Any]:
+    """One report of model usage, checked (``invalid_payload`` on a bad value)."""
+    counts = {"input_tokens": input_tokens, "output_tokens": output_tokens, "requests": requests}
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidPayload(f"usage {name} must be an int >= 0", field=name)
+    if model is not None:
+        if not isinstance(model, str) or not model.strip():
+            raise InvalidPayload("usage model must be a non-empty string or None", field="model")
+        if len(model) > MAX_MODEL_NAME or "\x00" in model:
+            raise InvalidPayload("usage model is not a valid name", field="model")
+        model = model.encode("utf-8", "backslashreplace").decode("utf-8")
+    return {**counts, "model": model}
+
+
+def empty_usage() -> dict[str, Any]:
+    return {"input_tokens": 0, "output_tokens": 0, "requests": 0, "model": None, "models": {}}
+
+
+def add_usage(total: Mapping[str, Any] | None, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """``total`` with ``entry`` added (a new dict). ``model`` is the latest model named;
+    ``models`` keeps the counts of each named model, what prices apply to."""
+    result = empty_usage() if not total else {**total, "models": dict(total.get("models") or {})}
+    for name in COUNTS:
+        result[name] = int(result.get(name) or 0) + int(entry.get(name) or 0)
+    added = entry.get("models")
+    if added is None and entry.get("model"):
+        added = {entry["model"]: {name: entry.get(name) or 0 for name in COUNTS}}
+    for model, counts in (added or {}).items():
+        kept = result["models"].get(model) or dict.fromkeys(COUNTS, 0)
+        result["models"][model] = {name: kept[name] + int(counts.get(name) or 0) for name in COUNTS}
+    if entry.get("model"):
+        result["model"] = entry["model"]
+    return result
+
+
+def total_usage(usages: Iterable[Mapping[str, Any] | None]) -> dict[str, Any] | None:
+    """The sum of several usages (None when none was recorded)."""
+    total = None
+    for usage in usages:
+        if usage:
+            total = add_usage(total, usage)
+    return total
+
+
+def priced(usage: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``usage`` as surfaces show it: with ``cost`` (and ``unpriced_models``, the models
+    that used tokens and have no price) when ``SCORIA_MODEL_PRICES`` is set."""
+    if not usage:
+        return None
+    from .conf import scoria_settings
+
+    prices = scoria_settings.MODEL_PRICES
+    shown = dict(usage)
+    if not prices:
+        return shown
+    cost = 0.0
+    unpriced = []
+    for model, counts in sorted((usage.get("models") or {}).items()):
+        price = prices.get(model)
+        if price is None:
+            if counts.get("input_tokens") or counts.get("output_tokens"):
+                unpriced.append(model)
+            continue
+        cost += counts.get("input_tokens", 0) * float(price.get("input", 0)) / 1_000_000
+        cost += counts.get("output_tokens", 0) * float(price.get("output", 0)) / 1_000_000
+    shown["cost"] = round(cost, 6)
+    if unpriced:
+        shown["unpriced_models"] = unpriced
+    return shown
