@@ -130,23 +130,28 @@ class ScriptModel(Model):
         raise NotImplementedError("the adapter does not stream")
 
 
+def _marks() -> Path | None:
+    """The worker tests' directory of marks, from the step's input (the model and the tools
+    read the running step through step_context())."""
+    step_input = step_context().input
+    marks = step_input.get("marks") if isinstance(step_input, dict) else None
+    return Path(marks) if marks else None
+
+
 def _hang_once(point: str) -> None:
     """In the worker crash test: mark the first time ``point`` is reached, then hang there
     until the test kills this process."""
-    marks = os.environ.get("SCORIA_OAI_MARKS")
-    if not marks:
+    marks = _marks()
+    if marks is None or not step_context().input.get("hang") or (marks / point).exists():
         return
-    mark = Path(marks) / point
-    if mark.exists():
-        return
-    mark.write_text(str(os.getpid()))
+    (marks / point).write_text(str(os.getpid()))
     time.sleep(60)
 
 
 def _log_sent(line: dict[str, Any]) -> None:
-    marks = os.environ.get("SCORIA_OAI_MARKS")
-    if marks:
-        with open(Path(marks) / "sent.log", "a") as log:
+    marks = _marks()
+    if marks is not None:
+        with open(marks / "sent.log", "a") as log:
             log.write(json.dumps(line) + "\n")
 
 
