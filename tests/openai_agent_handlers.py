@@ -204,6 +204,30 @@ flaky = agent_handler(
     retry=scoria.RetryPolicy(max_attempts=2, initial_interval=0, jitter=False),
 )
 
+expiring = agent_handler(
+    SUPPORT,
+    run_config=_config([("send_reply", {"to": "f@example.com"})]),
+    approval=lambda ctx, item: {"expires_in": 0.05, "on_expiry": "reject"},
+)
+
+# approval(ctx, item) fails the first time it is asked: after the agent's state was saved,
+# before the pause was recorded (the window a crash can hit).
+FAIL_ASKING = {"left": 0}
+
+
+def _fails_once(ctx, item):
+    if FAIL_ASKING["left"] > 0:
+        FAIL_ASKING["left"] -= 1
+        raise RuntimeError("the process died before the pause was recorded")
+    return {}
+
+
+asks_after_a_crash = agent_handler(
+    SUPPORT,
+    run_config=_config([("send_reply", {"to": "g@example.com"})]),
+    approval=_fails_once,
+)
+
 bad_approval_options = agent_handler(
     SUPPORT,
     run_config=_config([("send_reply", {"to": "d@example.com"})]),

@@ -7,6 +7,7 @@ exactly-once ledger are checked through scoria's own verbs and records.
 
 import importlib
 import sys
+import time
 
 import pytest
 from agents import Agent
@@ -15,6 +16,7 @@ import scoria_django as scoria
 from scoria_django.contrib import openai_agents
 from scoria_django.exceptions import HandlerNotFound, InvalidOption
 from scoria_django.models import Approval, Run, Step
+from scoria_django.runtime.recovery import recover
 from tests import openai_agent_handlers as h
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,6 +29,8 @@ HANDLERS = {
     "handing_off": h.handing_off,
     "flaky": h.flaky,
     "bad_options": h.bad_approval_options,
+    "expiring": h.expiring,
+    "asks_after_a_crash": h.asks_after_a_crash,
     "review": h.review,
 }
 
@@ -36,6 +40,7 @@ def _reset():
     for recorded in (h.RESPONSES, h.SENT, h.CONVERSATIONS):
         recorded.clear()
     h.FAILURES["after_tool"] = 0
+    h.FAIL_ASKING["left"] = 0
 
 
 def start(kind="agent", input=None, **options):
@@ -130,6 +135,37 @@ def test_rejecting_tells_the_model_which_answers_without_the_tool():
     assert approvals_of(run.run_id)[0].status == "rejected"
 
 
+def test_an_expired_approval_is_a_denial_the_model_answers():
+    run = start("expiring")
+    time.sleep(0.2)
+    recover()  # applies the due expiry: the step runs again with decision "expired"
+
+    assert Run.objects.get(pk=run.run_id).status == "completed"
+    assert h.SENT == []
+    assert step_of(run.run_id).output == {
+        "output": "final: Tool execution was not approved: the approval expired before "
+        "anyone decided."
+    }
+
+
+def test_a_pause_lost_after_the_state_was_saved_is_asked_again_without_the_model():
+    h.FAIL_ASKING["left"] = 1
+    failed = start("asks_after_a_crash")
+    assert failed.status == "failed"
+    assert approvals_of(failed.run_id) == []
+    assert len(h.RESPONSES) == 1
+
+    waiting = scoria.resume_run(failed.run_id, identity=AUTHOR)  # the retry of a failed run
+
+    assert waiting.status == "waiting_for_approval"
+    assert len(h.RESPONSES) == 1  # asked from the saved state: no second model request
+    (approval,) = approvals_of(failed.run_id)
+    assert (approval.call_id, approval.arguments["to"]) == ("call_1", "g@example.com")
+    done = scoria.approve(failed.run_id, identity=BOSS)
+    assert done.status == "completed"
+    assert [(to, text) for to, text, _key in h.SENT] == [("g@example.com", "hello")]
+
+
 def test_two_calls_in_one_turn_are_two_approvals_decided_apart():
     run = start("two")
     send, delete = approvals_of(run.run_id)
@@ -167,8 +203,6 @@ def test_a_model_failure_after_the_tool_ran_retries_without_running_it_again():
     h.FAILURES["after_tool"] = 1
     run = start("flaky")
     scoria.approve(run.run_id, identity=BOSS)
-    from scoria_django.runtime.recovery import recover
-
     recover()  # the retry is due now (initial_interval=0): recovery enqueues it
 
     step = step_of(run.run_id)
