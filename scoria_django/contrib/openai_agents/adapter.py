@@ -134,11 +134,14 @@ class AgentHandler:
         run = StepRun(ctx=ctx)
         run_context = self.context(ctx) if self.context else None
         config = self._run_config(ctx)
-        if saved is None:
+        if saved is not None:
+            # Outputs of tools that ran in an earlier attempt: never run twice (tools.py).
+            run.tool_outputs = dict(saved.get("tool_outputs") or {})
+        if saved is None or saved.get("run_state") is None:
+            # No pause yet: the agent starts from the prompt.
             agent_input: Any = self._prompt(ctx)
         else:
             run.run_state = saved["run_state"]
-            run.tool_outputs = dict(saved.get("tool_outputs") or {})
             state = await RunState.from_json(
                 self.run_agent,
                 saved["run_state"],
@@ -157,7 +160,7 @@ class AgentHandler:
             options: dict[str, Any] = {"hooks": UsageHooks(ctx, config), "run_config": config}
             if self.max_turns is not None:
                 options["max_turns"] = self.max_turns
-            if saved is None:
+            if not isinstance(agent_input, RunState):
                 options["context"] = run_context
             result = await Runner.run(self.run_agent, agent_input, **options)
         finally:
@@ -280,7 +283,7 @@ def _model_name(model: str | Model | None) -> str | None:
 
 
 def _saved_state(value: Any) -> dict[str, Any] | None:
-    """The adapter's saved state, or None for a first run; anything else is refused."""
+    """The adapter's saved state, or None before its first save; anything else is refused."""
     if value is None:
         return None
     if (
@@ -293,8 +296,6 @@ def _saved_state(value: Any) -> dict[str, Any] | None:
             f"(version {STATE_VERSION})",
             field="agent_state",
         )
-    if value.get("run_state") is None:
-        return None  # tools ran, but the agent never paused: it starts over
     return value
 
 
