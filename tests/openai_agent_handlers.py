@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from openai.types.responses import (
     ResponseOutputMessage,
     ResponseOutputText,
 )
+from pydantic import BaseModel
 
 import scoria_django as scoria
 from scoria_django.contrib.openai_agents import agent_handler, step_context, tool_call_key
@@ -66,8 +68,13 @@ def _prompt(items: list[dict[str, Any]]) -> str:
 class ScriptModel(Model):
     """Tool calls on the first turn, a final answer quoting the tool outputs after."""
 
-    def __init__(self, plan: list[tuple[str, dict[str, Any]]]) -> None:
+    def __init__(
+        self,
+        plan: list[tuple[str, dict[str, Any]]],
+        answer: Callable[[list[str]], str] | None = None,
+    ) -> None:
         self.plan = plan
+        self.answer = answer or (lambda outputs: "final: " + " | ".join(outputs))
         self.model = MODEL_NAME  # the name scoria records usage under
 
     async def get_response(
@@ -93,7 +100,7 @@ class ScriptModel(Model):
             if FAILURES["after_tool"] > 0:
                 FAILURES["after_tool"] -= 1
                 raise ConnectionError("the model provider went away")
-            text = "final: " + " | ".join(str(item["output"]) for item in outputs)
+            text = self.answer([str(item["output"]) for item in outputs])
             output: list[Any] = [
                 ResponseOutputMessage(
                     id="msg_final",
@@ -111,7 +118,10 @@ class ScriptModel(Model):
                     type="function_call",
                     call_id=f"call_{index}",
                     name=name,
-                    arguments=json.dumps({**arguments, "text": arguments.get("text", words)}),
+                    # send_reply says what the user said unless the plan says otherwise.
+                    arguments=json.dumps(
+                        {"text": words, **arguments} if name == "send_reply" else arguments
+                    ),
                     status="completed",
                 )
                 for index, (name, arguments) in enumerate(self.plan, start=1)
@@ -133,7 +143,10 @@ class ScriptModel(Model):
 def _marks() -> Path | None:
     """The worker tests' directory of marks, from the step's input (the model and the tools
     read the running step through step_context())."""
-    step_input = step_context().input
+    try:
+        step_input = step_context().input
+    except scoria.ScoriaError:  # the agent runs outside a step (a plain Runner.run)
+        return None
     marks = step_input.get("marks") if isinstance(step_input, dict) else None
     return Path(marks) if marks else None
 
@@ -232,6 +245,33 @@ bad_approval_options = agent_handler(
     SUPPORT,
     run_config=_config([("send_reply", {"to": "d@example.com"})]),
     approval=lambda ctx, item: {"colour": "red"},
+)
+
+
+class Receipt(BaseModel):
+    summary: str
+    tenant: str
+
+
+@function_tool(needs_approval=True)
+def lookup(tool_context: ToolContext[dict[str, Any]], order: int) -> dict[str, Any]:
+    """Look an order up (for the tenant in the run context)."""
+    return {"order": order, "tenant": tool_context.context["tenant"]}
+
+
+concierge = agent_handler(
+    Agent(name="concierge", tools=[lookup], output_type=Receipt),
+    prompt=lambda ctx: [{"role": "user", "content": f"where is order {ctx.input['order']}?"}],
+    # Rebuilt on every run of the step; the key must never reach the stored state.
+    context=lambda ctx: {"tenant": ctx.identity.tenant_id, "api_key": "sk-never-stored"},
+    run_config=lambda ctx: RunConfig(
+        model=ScriptModel(
+            [("lookup", {"order": ctx.input["order"]})],
+            answer=lambda outputs: json.dumps({"summary": outputs[0], "tenant": "from tool"}),
+        ),
+        tracing_disabled=True,
+    ),
+    max_turns=3,
 )
 
 

@@ -5,16 +5,21 @@ the conversation it is sent); approvals, edited arguments, rejections, usage and
 exactly-once ledger are checked through scoria's own verbs and records.
 """
 
+import asyncio
 import importlib
+import json
 import sys
 import time
 
 import pytest
-from agents import Agent
+from agents import Agent, RunConfig, Runner, function_tool
+from agents.items import ToolApprovalItem
+from pydantic import BaseModel
 
 import scoria_django as scoria
 from scoria_django.contrib import openai_agents
-from scoria_django.exceptions import HandlerNotFound, InvalidOption
+from scoria_django.contrib.openai_agents import adapter, tools
+from scoria_django.exceptions import HandlerNotFound, InvalidOption, InvalidPayload
 from scoria_django.models import Approval, Run, Step
 from scoria_django.runtime.recovery import recover
 from tests import openai_agent_handlers as h
@@ -32,6 +37,7 @@ HANDLERS = {
     "expiring": h.expiring,
     "asks_after_a_crash": h.asks_after_a_crash,
     "review": h.review,
+    "concierge": h.concierge,
 }
 
 
@@ -171,7 +177,7 @@ def test_two_calls_in_one_turn_are_two_approvals_decided_apart():
     send, delete = approvals_of(run.run_id)
     assert [(a.tool_name, a.call_id, a.arguments) for a in (send, delete)] == [
         ("send_reply", "call_1", {"to": "b@example.com", "text": "hello"}),
-        ("delete_ticket", "call_2", {"ticket": 7, "text": "hello"}),
+        ("delete_ticket", "call_2", {"ticket": 7}),
     ]
 
     waiting = scoria.approve(run.run_id, approval_id=send.pk, identity=BOSS)
@@ -184,6 +190,36 @@ def test_two_calls_in_one_turn_are_two_approvals_decided_apart():
     assert step_of(run.run_id).output == {
         "output": "final: sent to b@example.com: hello | Tool execution was not approved."
     }
+
+
+def test_approving_both_calls_of_a_turn_runs_both_and_keeps_both_outputs():
+    run = start("two")
+    done = scoria.approve(run.run_id, identity=BOSS)  # every pending approval
+
+    assert done.status == "completed"
+    assert sorted(to for to, _text, _key in h.SENT) == ["b@example.com", "delete"]
+    step = step_of(run.run_id)
+    assert step.output == {"output": "final: sent to b@example.com: hello | deleted 7"}
+    # Each output was saved as its call finished, the later save keeping the earlier one.
+    assert sorted(step.agent_state["tool_outputs"]) == ["call_1", "call_2"]
+
+
+def test_the_host_context_is_rebuilt_for_each_run_and_never_stored():
+    run = start("concierge", input={"order": 5})
+    state = step_of(run.run_id).agent_state
+    assert "sk-never-stored" not in json.dumps(state)
+    assert approvals_of(run.run_id)[0].arguments == {"order": 5}
+
+    scoria.approve(run.run_id, identity=BOSS)
+
+    step = step_of(run.run_id)
+    # The tool read the tenant from the context the continuation built again; the
+    # structured final output (a pydantic model) is stored as JSON.
+    assert step.output == {
+        "output": {"summary": "{'order': 5, 'tenant': 'acme'}", "tenant": "from tool"}
+    }
+    assert step.agent_state["tool_outputs"]["call_1"]["output"] == {"order": 5, "tenant": "acme"}
+    assert "sk-never-stored" not in json.dumps(step.agent_state)
 
 
 def test_usage_is_the_sum_of_every_model_response_once():
@@ -281,6 +317,93 @@ def test_step_context_outside_a_step_is_a_scoria_error():
     with pytest.raises(scoria.ScoriaError) as error:
         openai_agents.step_context()
     assert error.value.code == "no_step_running"
+
+
+def test_a_run_config_factory_must_return_a_run_config(settings):
+    bad = adapter.AgentHandler(
+        Agent(name="x"),
+        prompt=None,
+        context=None,
+        approval=None,
+        on_output=None,
+        run_config=lambda ctx: {"model": "gpt"},
+        max_turns=None,
+        module=__name__,
+    )
+    with pytest.raises(InvalidOption) as error:
+        bad._run_config(ctx=None)
+    assert error.value.field == "run_config"
+    assert isinstance(adapter.AgentHandler._run_config(h.flaky, None), RunConfig)
+
+
+def test_model_names_for_usage():
+    assert adapter._model_name("gpt-4.1") == "gpt-4.1"
+    assert adapter._model_name(h.ScriptModel([])) == "script-model"
+    assert adapter._model_name(None)  # the SDK's default model name
+
+    class Nameless(h.ScriptModel):
+        def __init__(self):
+            super().__init__([])
+            self.model = None
+
+    assert adapter._model_name(Nameless()) == "Nameless"
+
+
+def test_a_state_another_adapter_saved_is_refused():
+    with pytest.raises(InvalidPayload) as error:
+        adapter._saved_state({"framework": "pydantic-ai", "version": 1})
+    assert error.value.field == "agent_state"
+    assert adapter._saved_state(None) is None
+
+
+def test_approval_items_without_json_arguments_or_call_id():
+    agent = Agent(name="x")
+    raw = {"type": "function_call", "name": "t", "arguments": "not json", "call_id": "c9"}
+    item = ToolApprovalItem(agent=agent, raw_item=raw, tool_name="t")
+    assert adapter._arguments(item) == "not json"  # shown to the approver as the model sent it
+    assert adapter._required_call_id(item) == "c9"
+    no_id = ToolApprovalItem(agent=agent, raw_item={**raw, "call_id": ""}, tool_name="t")
+    with pytest.raises(InvalidPayload, match="no call id"):
+        adapter._required_call_id(no_id)
+
+
+def test_recorded_outputs_are_json():
+    class Text(BaseModel):
+        text: str
+
+    assert tools.recordable("plain") == "plain"
+    assert tools.recordable({"a": [1, 2]}) == {"a": [1, 2]}
+    assert tools.recordable(Text(text="hi")) == {"text": "hi"}
+    assert tools.recordable(object).startswith("<class")
+    assert tools.recordable(float("nan")) == "nan"
+
+
+def test_outside_a_step_the_wrapped_tools_run_as_they_were():
+    calls = []
+
+    @function_tool
+    def echo(word: str) -> str:
+        """Echo a word."""
+        calls.append(word)
+        return word
+
+    handler = openai_agents.agent_handler(Agent(name="echoer", tools=[echo]))
+    config = RunConfig(model=h.ScriptModel([("echo", {"word": "hi"})]), tracing_disabled=True)
+    result = asyncio.run(Runner.run(handler.run_agent, "say hi", run_config=config))
+
+    assert calls == ["hi"]
+    assert result.final_output == "final: hi"
+    assert handler.agent.tools[0] is echo  # the host's agent is left as it was
+
+
+def test_the_ledger_copy_follows_handoff_cycles():
+    first = Agent(name="first")
+    second = Agent(name="second", handoffs=[first])
+    first.handoffs = [second]
+    copy = tools.with_ledger(first)
+    assert copy is not first
+    assert copy.handoffs[0].handoffs[0] is copy
+    assert first.handoffs[0] is second
 
 
 def test_importing_without_the_sdk_says_what_to_install(monkeypatch):
