@@ -247,6 +247,12 @@ bad_approval_options = agent_handler(
     approval=lambda ctx, item: {"colour": "red"},
 )
 
+not_a_mapping = agent_handler(
+    SUPPORT,
+    run_config=_config([("send_reply", {"to": "d@example.com"})]),
+    approval=lambda ctx, item: ["reason"],
+)
+
 
 class Receipt(BaseModel):
     summary: str

@@ -34,6 +34,7 @@ HANDLERS = {
     "handing_off": h.handing_off,
     "flaky": h.flaky,
     "bad_options": h.bad_approval_options,
+    "not_a_mapping": h.not_a_mapping,
     "expiring": h.expiring,
     "asks_after_a_crash": h.asks_after_a_crash,
     "review": h.review,
@@ -281,13 +282,16 @@ def test_the_prompt_may_come_from_the_payload():
     assert approvals_of(run.run_id)[0].arguments["text"] == "from the payload"
 
 
-def test_unknown_approval_options_fail_the_step_with_invalid_option():
-    run = start("bad_options")
+@pytest.mark.parametrize(
+    ("kind", "words"), [("bad_options", "colour"), ("not_a_mapping", "must return a mapping")]
+)
+def test_bad_approval_options_fail_the_step_with_invalid_option(kind, words):
+    run = start(kind)
 
     step = step_of(run.run_id)
     assert run.status == "failed"
     assert step.error["type"] == "scoria_django.exceptions.InvalidOption"
-    assert "colour" in step.error["message"]
+    assert words in step.error["message"]
 
 
 def test_bad_arguments_to_agent_handler_are_invalid_option():

@@ -232,7 +232,12 @@ class AgentHandler:
     def _ask(self, ctx: Any, items: list[ToolApprovalItem]) -> outcomes.WaitForApproval:
         requests = []
         for item in items:
-            options = dict(self.approval(ctx, item) or {}) if self.approval else {}
+            options = (self.approval(ctx, item) or {}) if self.approval else {}
+            if not isinstance(options, Mapping):
+                raise InvalidOption(
+                    "approval(ctx, item) must return a mapping of approval options or None",
+                    field="approval",
+                )
             unknown = set(options) - _APPROVAL_OPTIONS
             if unknown:
                 raise InvalidOption(
