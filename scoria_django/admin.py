@@ -44,6 +44,7 @@ from .records import (
 from .redaction import redact_text
 from .runtime.control import resume_run
 from .states import ApprovalStatus, RunStatus
+from .usage import priced
 from .views import evidence_page, evidence_stream
 
 
@@ -70,6 +71,19 @@ def redacted_tags(field_name):
     return show
 
 
+def priced_usage(field_name):
+    """A read-only admin column showing model usage as the other surfaces do: with its
+    cost when ``SCORIA_MODEL_PRICES`` prices it."""
+
+    @admin.display(description="model usage")
+    def show(self, obj):
+        usage = priced(getattr(obj, field_name))
+        return "—" if usage is None else format_html("<pre>{}</pre>", pretty_json(usage))
+
+    show.__name__ = f"{field_name}_priced"
+    return show
+
+
 _REDACTED_DISPLAYS = {Shape.JSON: redacted_json, Shape.TAGS: redacted_tags}
 
 
@@ -79,6 +93,8 @@ def admin_field(model: type[models.Model], spec: ReadField) -> str:
     links it), else the name of a value the model admin computes."""
     if spec.shape in _REDACTED_DISPLAYS:
         return f"{spec.name}_redacted"
+    if spec.shape is Shape.USAGE:
+        return f"{spec.name}_priced"
     if spec.attribute == "pk":
         return model._meta.pk.name
     try:
@@ -107,6 +123,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
             if spec.shape in _REDACTED_DISPLAYS:
                 display = _REDACTED_DISPLAYS[spec.shape](spec.name)
                 setattr(cls, f"{spec.name}_redacted", display)
+            elif spec.shape is Shape.USAGE:
+                setattr(cls, f"{spec.name}_priced", priced_usage(spec.name))
 
     def __init__(self, model, admin_site):
         super().__init__(model, admin_site)

@@ -38,6 +38,42 @@ def preview_value(value):
 
 
 @dataclass(frozen=True, slots=True)
+class UsageView:
+    """Model usage as the page shows it: totals, one row per model, cost when priced."""
+
+    input_tokens: int
+    output_tokens: int
+    requests: int
+    models: tuple  # ((model, input_tokens, output_tokens, requests), ...), by name
+    cost: float | None = None
+    unpriced_models: tuple = ()
+
+
+def usage_view(usage):
+    """``usage`` (already priced by the read model) for display; None when none was
+    recorded. Model names are text a handler chose: redacted like the rest."""
+    if not isinstance(usage, dict):
+        return None
+    models = usage.get("models") or {}
+    return UsageView(
+        input_tokens=usage.get("input_tokens", 0),
+        output_tokens=usage.get("output_tokens", 0),
+        requests=usage.get("requests", 0),
+        models=tuple(
+            (
+                redact_text(str(name)),
+                counts.get("input_tokens", 0),
+                counts.get("output_tokens", 0),
+                counts.get("requests", 0),
+            )
+            for name, counts in sorted(models.items())
+        ),
+        cost=usage.get("cost"),
+        unpriced_models=tuple(redact_text(str(name)) for name in usage.get("unpriced_models", ())),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class StepRow:
     id: str
     sequence: int
@@ -54,6 +90,7 @@ class StepRow:
     completed_at: object
     payloads: tuple  # (label, pretty JSON) for each non-empty payload
     traceback: str = ""  # the failed attempt's traceback, redacted
+    usage: UsageView | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +174,7 @@ class Evidence:
     delegated: tuple
     can_be_resumed: bool
     can_be_cancelled: bool
+    usage: UsageView | None = None  # the run's total
 
     @property
     def last_event_sequence(self) -> int:
@@ -216,6 +254,7 @@ def _step_rows(steps):
             completed_at=step["completed_at"],
             payloads=_payloads(step, _STEP_PAYLOADS),
             traceback=traceback_of(step["error"]),
+            usage=usage_view(step["usage"]),
         )
         for step, depth in step_tree(steps)
     )
@@ -369,4 +408,5 @@ def build_evidence(detail, approvals=()):
         delegated=_delegated_rows(detail.delegated_handoffs),
         can_be_resumed=status in RESUMABLE,
         can_be_cancelled=status in RUN_ACTIVE,
+        usage=usage_view(detail.summary.usage),
     )

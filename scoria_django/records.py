@@ -273,6 +273,7 @@ _CONVERSIONS: dict[Shape, Callable[[Any], Any]] = {
     Shape.STEP_STATUS: str,
     Shape.APPROVAL_STATUS: str,
     Shape.TAGS: _tags,
+    Shape.USAGE: priced,  # cost at read: a price change applies to past steps too
 }
 
 _Reader = tuple[str, str | None, Callable[[Any], Any] | None]

@@ -87,3 +87,19 @@ def priced(usage: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if unpriced:
         shown["unpriced_models"] = unpriced
     return shown
+
+
+def usage_by_tenant_and_day(rows: Iterable[tuple[Any, str | None, Any]]) -> list[dict[str, Any]]:
+    """``(day, tenant_id, run usage)`` rows summed per day and tenant, newest day first,
+    each priced: ``{"day", "tenant_id", "runs", **usage}``."""
+    groups: dict[tuple[Any, str | None], tuple[int, dict[str, Any] | None]] = {}
+    for day, tenant, usage in rows:
+        if not isinstance(usage, Mapping) or not usage:
+            continue
+        runs, total = groups.get((day, tenant), (0, None))
+        groups[(day, tenant)] = (runs + 1, add_usage(total, usage))
+    ordered = sorted(groups.items(), key=lambda item: (-item[0][0].toordinal(), item[0][1] or ""))
+    return [
+        {"day": day, "tenant_id": tenant, "runs": runs, **(priced(total) or {})}
+        for (day, tenant), (runs, total) in ordered
+    ]

@@ -4,7 +4,8 @@
 - run status, step status and handler kind are named components, each defined once;
 - the error body lists its codes (``ErrorCode``) and every operation declares it as its
   ``default`` response (405, 406, 429 and 500 carry it too);
-- filter values are non-empty text, and any-JSON fields carry no ``nullable`` without a type;
+- filter values are non-empty text, and any-JSON fields carry no ``nullable`` without a type
+  (a nullable nested object gets its ``type``);
 - session authentication declares the CSRF header that every unsafe request needs.
 """
 
@@ -139,6 +140,10 @@ def _refer_to_named(node, by_values):
 def _type_any_json(component):
     """Any-JSON properties: ``{}`` already admits null; ``nullable`` needs a ``type``."""
     for prop in component.get("properties", {}).values():
+        if prop.get("nullable") and "type" not in prop and "allOf" in prop:
+            # A nullable nested serializer (a summary's ``usage``): OpenAPI 3.0 spells it
+            # ``allOf: [$ref]`` with ``nullable``, which needs the referenced ``type``.
+            prop["type"] = "object"
         if not any(key in prop for key in _COMBINERS):
             prop.pop("nullable", None)
             prop.setdefault(

@@ -163,6 +163,33 @@ class ApprovalSummarySerializer(ReadSerializer):
     read_fields = APPROVAL_SUMMARY
 
 
+class ModelUsageSerializer(serializers.Serializer):
+    input_tokens = serializers.IntegerField(min_value=0)
+    output_tokens = serializers.IntegerField(min_value=0)
+    requests = serializers.IntegerField(min_value=0)
+
+
+class UsageSerializer(serializers.Serializer):
+    """Model usage as ``usage.priced`` shows it (docs/agents.md#usage)."""
+
+    input_tokens = serializers.IntegerField(min_value=0)
+    output_tokens = serializers.IntegerField(min_value=0)
+    requests = serializers.IntegerField(min_value=0)
+    model = serializers.CharField(allow_null=True, help_text="The latest model named.")
+    models = serializers.DictField(
+        child=ModelUsageSerializer(), help_text="The counts of each named model."
+    )
+    # Present only when SCORIA_MODEL_PRICES is set: the optional fields of the schema.
+    cost = serializers.FloatField(
+        required=False, min_value=0, help_text="The sum over priced models (SCORIA_MODEL_PRICES)."
+    )
+    unpriced_models = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Models that used tokens and have no price; their tokens are not in cost.",
+    )
+
+
 _SCALARS: dict[Shape, type[serializers.Field]] = {
     Shape.UUID: serializers.UUIDField,
     Shape.TEXT: serializers.CharField,
@@ -170,7 +197,6 @@ _SCALARS: dict[Shape, type[serializers.Field]] = {
     Shape.BOOLEAN: serializers.BooleanField,
     Shape.INSTANT: serializers.DateTimeField,
     Shape.JSON: serializers.JSONField,
-    Shape.USAGE: serializers.JSONField,
 }
 
 _NESTED: dict[Shape, tuple[type[ReadSerializer], bool]] = {
@@ -199,6 +225,8 @@ def read_field(spec: ReadField) -> serializers.Field:
         return serializers.ChoiceField(ApprovalStatus.choices, **options)
     if spec.shape is Shape.TAGS:
         return serializers.ListField(child=serializers.CharField(), **options)
+    if spec.shape is Shape.USAGE:
+        return UsageSerializer(**options)
     if spec.shape in _NESTED:
         serializer_class, many = _NESTED[spec.shape]
         return serializer_class(many=many, **options)

@@ -50,6 +50,28 @@ def positive_float(value):
     return number
 
 
+MAX_DAYS = 3660  # ten years: a window wider than any retention, and no date overflow
+
+
+def day_count(value):
+    """A number of days, 1 to ``MAX_DAYS``."""
+    number = positive_int(value)
+    if number > MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_DAYS} days")
+    return number
+
+
+def tenant_id(value):
+    """A tenant id as the API accepts it: non-blank, storable, at most 255 characters."""
+    from ..names import MAX_ID_LENGTH, is_name
+
+    if not is_name(value, MAX_ID_LENGTH):
+        raise argparse.ArgumentTypeError(
+            f"not a tenant id (non-blank text of at most {MAX_ID_LENGTH} characters, no NUL)"
+        )
+    return value
+
+
 def json_value(value):
     try:
         return json.loads(value)
