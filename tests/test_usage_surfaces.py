@@ -217,7 +217,7 @@ def test_a_run_without_usage_shows_a_dash(client):
     assert "scoria-step-usage" not in html
 
 
-def test_the_admin_run_page_shows_the_priced_usage(client, settings):
+def test_the_admin_run_and_step_pages_show_the_priced_usage(client, settings):
     run = _run_with_usage_and_state(client)
     client.force_login(make_user("root", is_staff=True, is_superuser=True))
     settings.SCORIA_MODEL_PRICES = PRICES
@@ -225,6 +225,11 @@ def test_the_admin_run_page_shows_the_priced_usage(client, settings):
     assert "model usage" in html.lower()
     assert "&quot;cost&quot;: 0.00675" in html
     assert "&quot;unpriced_models&quot;" in html
+    step = run.steps.get(sequence=1)
+    html = client.get(reverse("admin:scoria_django_step_change", args=[step.pk])).content.decode()
+    assert "&quot;cost&quot;: 0.00675" in html
+    assert "sk-live-abcdefghijklmnop1234" not in html  # the agent state, redacted
+    assert "&quot;messages&quot;" in html
 
 
 # -- scoria_runs stats ---------------------------------------------------------------------
