@@ -159,3 +159,30 @@ def test_start_list_detail_resume_cancel_and_errors(generated, live_server, sett
         run_id=started[2].run_id, client=client, body=big
     )
     assert (too_large.status_code, code_of(too_large.parsed)) == (413, "request_too_large")
+
+
+def test_the_generated_client_reads_usage_or_its_absence(generated, live_server, settings):
+    """A summary's ``usage`` is the schema's ``Usage`` model, or None for no model request."""
+    import scoria_django as scoria
+    from tests import async_handlers
+
+    settings.SCORIA_MODEL_PRICES = {"priced-model": {"input": 2.5, "output": 10.0}}
+    member = make_user("acme.alice")
+    client = generated("client").AuthenticatedClient(
+        base_url=live_server.url, token=Token.objects.create(user=member).key, prefix="Token"
+    )
+    who = {"actor_id": "u1", "tenant_id": "acme", "session_id": "s1"}
+    spent, idle = (
+        scoria.start_run(
+            who, initial_step={"kind": "agent", "role_id": "w"}, handlers={"agent": handler}
+        )
+        for handler in (async_handlers.sync_usage, "tests.handlers.echo")
+    )
+    retrieve = generated("api.runs.runs_retrieve").sync
+    usage = retrieve(run_id=spent.run_id, client=client).usage
+    assert isinstance(usage, generated("models").Usage)
+    assert (usage.input_tokens, usage.output_tokens, usage.requests) == (1800, 300, 4)
+    assert usage.models["priced-model"].input_tokens == 1500
+    assert usage.cost == pytest.approx(0.00675)
+    assert usage.unpriced_models == ["free-model"]
+    assert retrieve(run_id=idle.run_id, client=client).usage is None

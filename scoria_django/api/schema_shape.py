@@ -5,7 +5,7 @@
 - the error body lists its codes (``ErrorCode``) and every operation declares it as its
   ``default`` response (405, 406, 429 and 500 carry it too);
 - filter values are non-empty text, and any-JSON fields carry no ``nullable`` without a type
-  (a nullable nested object gets its ``type``);
+  (a nullable nested object is ``oneOf`` the object or null);
 - session authentication declares the CSRF header that every unsafe request needs.
 """
 
@@ -137,13 +137,20 @@ def _refer_to_named(node, by_values):
     return {key: _refer_to_named(value, by_values) for key, value in node.items()}
 
 
+# The JSON null, in OpenAPI 3.0 terms (which has no "null" type).
+NULL_ONLY = {"type": "object", "nullable": True, "enum": [None]}
+
+
 def _type_any_json(component):
     """Any-JSON properties: ``{}`` already admits null; ``nullable`` needs a ``type``."""
     for prop in component.get("properties", {}).values():
-        if prop.get("nullable") and "type" not in prop and "allOf" in prop:
-            # A nullable nested serializer (a summary's ``usage``): OpenAPI 3.0 spells it
-            # ``allOf: [$ref]`` with ``nullable``, which needs the referenced ``type``.
-            prop["type"] = "object"
+        if prop.get("nullable") and "type" not in prop and len(prop.get("allOf", ())) == 1:
+            # A nullable nested serializer (a summary's ``usage``): drf-spectacular writes
+            # ``allOf: [$ref]`` + ``nullable``, which Redocly refuses without a ``type``,
+            # and with one openapi-python-client drops the null. "The object, or null"
+            # as a ``oneOf`` satisfies both, and every JSON Schema validator.
+            prop["oneOf"] = [*prop.pop("allOf"), NULL_ONLY]
+            del prop["nullable"]
         if not any(key in prop for key in _COMBINERS):
             prop.pop("nullable", None)
             prop.setdefault(
