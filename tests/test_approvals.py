@@ -270,6 +270,21 @@ def test_cancelling_a_waiting_run_cancels_its_pending_approvals():
         scoria.approve(waiting.run_id)
 
 
+@pytest.mark.parametrize("verb", ["fail", "cancel"])
+def test_a_waiting_step_moved_by_the_host_ends_its_pending_approvals(verb):
+    # Found by the state machine: a step failed by Step.objects while it waited kept a
+    # pending approval, and resume_run "approved" a step that could no longer run.
+    run = start()
+    step = Step.objects.get(run_id=run.run_id)
+    getattr(Step.objects, verb)(run.run_id, step.pk, {"by": "host"})
+
+    assert [a.status for a in approvals_of(run.run_id)] == ["cancelled"]
+    assert "approval_cancelled" in event_types(run.run_id)
+    with pytest.raises(scoria.ScoriaConflict) as caught:
+        scoria.resume_run(run.run_id)
+    assert caught.value.code == "not_resumable"
+
+
 def _expire_now(run_id):
     Approval.objects.filter(run_id=run_id).update(
         expires_at=timezone.now() - datetime.timedelta(seconds=1)

@@ -161,13 +161,16 @@ def decide_approval(
     )
 
 
-def cancel_pending_approvals(journal: RunJournal) -> list:
-    """The run ended: every pending approval of it is cancelled (same transaction)."""
+def cancel_pending_approvals(journal: RunJournal, *, step_id=None) -> list:
+    """The run ended (or, with ``step_id``, that step stopped waiting): every pending
+    approval of it is cancelled (same transaction)."""
     from ..models import Approval
 
     pending = Approval.objects.using(journal.alias).filter(
         run_id=journal.run.pk, status=ApprovalStatus.PENDING
     )
+    if step_id is not None:
+        pending = pending.filter(step_id=step_id)
     ids = list(pending.values_list("id", "step_id"))
     if not ids:
         return []

@@ -271,6 +271,12 @@ def move_step(
         raise InvalidStatusTransition(
             previous, target, detail="the step changed concurrently"
         ) from None
+    if previous == StepStatus.WAITING_FOR_APPROVAL and step.status != previous:
+        # The step no longer waits (a host failed, cancelled or completed it): nothing can
+        # decide for it any more, so its pending approvals end with it.
+        from .approvals import cancel_pending_approvals
+
+        cancel_pending_approvals(journal, step_id=step.pk)
     return step
 
 
