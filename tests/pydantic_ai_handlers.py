@@ -78,15 +78,16 @@ agent = Agent(FunctionModel(_script, model_name=MODEL_NAME), name="support")
 @agent.tool(requires_approval=True, sequential=True)
 def send_reply(ctx: RunContext[None], to: str, text: str) -> str:
     """Send a reply to a customer."""
-    SENT.append((ctx.tool_call_id, to, text))
     step = step_context()
     marks = step.input.get("marks")
+    if marks and step.input.get("crash_before_send_to") == to:
+        _crash_once(Path(marks) / f"crash-before-{to}")
+    SENT.append((ctx.tool_call_id, to, text))
     if marks:
         # One line per execution, whatever process runs it: the exactly-once evidence.
         with open(Path(marks) / "sent.log", "a") as log:
             log.write(f"{tool_idempotency_key(ctx)} {to} {os.getpid()}\n")
-        crash_after = step.input.get("crash_after_send_to")
-        if crash_after == to:
+        if step.input.get("crash_after_send_to") == to:
             _crash_once(Path(marks) / f"crash-after-{to}")
     if to == "boom" and step.attempt == 1:
         raise RuntimeError("mail server down")
