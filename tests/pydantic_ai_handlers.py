@@ -12,7 +12,7 @@ import signal
 from pathlib import Path
 
 from pydantic import BaseModel
-from pydantic_ai import Agent, RunContext
+from pydantic_ai import Agent, CallDeferred, RunContext
 from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
@@ -20,6 +20,7 @@ from pydantic_ai.messages import (
     TextPart,
     ToolCallPart,
     ToolReturnPart,
+    UserPromptPart,
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
@@ -42,23 +43,36 @@ def _returns(messages: list[ModelMessage]) -> list[ToolReturnPart]:
     return [part for part in last.parts if isinstance(part, ToolReturnPart)]
 
 
+def _prompt(messages: list[ModelMessage]) -> str:
+    return next(
+        part.content
+        for message in messages
+        if isinstance(message, ModelRequest)
+        for part in message.parts
+        if isinstance(part, UserPromptPart)
+    )
+
+
 def _script(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     ctx = step_context()
+    script = ctx.input if isinstance(ctx.input, dict) else {}
     returns = _returns(messages)
     if returns:
         SEEN.append([(part.tool_name, part.content, part.outcome) for part in returns])
-        marks = ctx.input.get("marks")
-        if marks and ctx.input.get("crash_before_answer"):
+        marks = script.get("marks")
+        if marks and script.get("crash_before_answer"):
             _crash_once(Path(marks) / "answer-crash")
         text = " | ".join(f"{part.tool_name}: {part.content}" for part in returns)
         return ModelResponse(
             parts=[TextPart(f"Done. {text}")],
             usage=RequestUsage(**ANSWER_TURN),
         )
-    calls = [ToolCallPart("send_reply", dict(reply)) for reply in ctx.input.get("replies", [])]
+    calls = [ToolCallPart("send_reply", dict(reply)) for reply in script.get("replies", [])]
+    if script.get("external"):
+        calls.append(ToolCallPart("look_up_order", {"order": "A-1"}))
     if not calls:
         return ModelResponse(
-            parts=[TextPart(f"No tool needed for: {ctx.input['prompt']}")],
+            parts=[TextPart(f"No tool needed for: {_prompt(messages)}")],
             usage=RequestUsage(**ANSWER_TURN),
         )
     return ModelResponse(parts=calls, usage=RequestUsage(**TOOL_TURN))
@@ -94,7 +108,14 @@ def send_reply(ctx: RunContext[None], to: str, text: str) -> str:
     return f"sent to {to}"
 
 
+@agent.tool_plain
+def look_up_order(order: str) -> str:
+    """Look an order up in a system that answers later."""
+    raise CallDeferred()
+
+
 assistant = agent_handler(agent)
+bad_options = agent_handler(agent, approval=lambda ctx, call: {"colour": "red"})
 
 
 def _approval_options(ctx, call):

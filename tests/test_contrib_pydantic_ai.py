@@ -5,6 +5,8 @@ AI's ToolApproved / ToolDenied; the conversation continues from the history on t
 every model request's usage is recorded once; a tool that ran is not run again on a rerun.
 """
 
+from types import SimpleNamespace
+
 import pytest
 from pydantic_ai import Agent, ModelMessagesTypeAdapter
 from pydantic_ai.messages import ModelResponse
@@ -29,6 +31,7 @@ HANDLERS = {
     "gated": "tests.pydantic_ai_handlers.gated_assistant",
     "structured": "tests.pydantic_ai_handlers.structured",
     "handing_off": "tests.pydantic_ai_handlers.handing_off",
+    "bad_options": "tests.pydantic_ai_handlers.bad_options",
 }
 
 
@@ -94,6 +97,25 @@ def test_one_approval_per_tool_call_with_the_options_of_approval():
     assert first.call_id != second.call_id
     assert first.reason == "send to a@example.com"
     assert second.groups == ["support"]
+
+
+def test_the_prompt_may_come_from_the_payload():
+    run = scoria.start_run(
+        IDENTITY,
+        initial_step={"kind": "assistant", "role_id": "assistant"},
+        payload={"message": "Where is my parcel?"},
+        handlers=HANDLERS,
+    )
+
+    assert run.status == "completed"
+    assert step_of(run.run_id).output == {"output": "No tool needed for: Where is my parcel?"}
+
+
+def test_the_handler_carries_its_timeout():
+    from scoria_django.policies import timeout_of
+
+    assert timeout_of(h.gated_assistant) == 20
+    assert timeout_of(h.assistant) is None
 
 
 def test_no_tool_call_completes_with_the_answer():
@@ -290,6 +312,48 @@ def test_state_of_another_format_fails_the_step():
     assert h.SENT == []
 
 
+def test_approval_options_that_are_not_approval_options_fail_the_step():
+    run = start([{"to": "a@example.com", "text": "one"}], kind="bad_options")
+
+    assert run.status == "failed"
+    error = step_of(run.run_id).error
+    assert error["reason"] == "invalid_outcome" and "expires_in" in error["detail"]
+    assert approvals_of(run.run_id) == []
+
+
+def test_edited_arguments_that_are_not_an_object_fail_the_step():
+    run = start([{"to": "a@example.com", "text": "one"}])
+
+    done = scoria.approve(run.run_id, identity=REVIEWER, arguments=["a@example.com"])
+
+    assert done.status == "failed"
+    assert step_of(run.run_id).error["reason"] == "invalid_approval_arguments"
+    assert h.SENT == []
+
+
+def test_a_decision_for_another_call_fails_the_step():
+    run = start([{"to": "a@example.com", "text": "one"}])
+    step = step_of(run.run_id)
+    state = step.agent_state
+    state["waiting"][0]["call_id"] = "ghost"
+    Step.objects.filter(pk=step.pk).update(agent_state=state)
+
+    done = scoria.approve(run.run_id, identity=REVIEWER)
+
+    assert done.status == "failed"
+    error = step_of(run.run_id).error
+    assert (error["reason"], error["call_ids"]) == ("agent_approval_missing", ["ghost"])
+    assert h.SENT == []
+
+
+def test_an_external_tool_call_is_not_supported():
+    run = start([{"to": "a@example.com", "text": "one"}], external=True)
+
+    assert run.status == "failed"
+    assert step_of(run.run_id).error["reason"] == "unsupported_deferred_tool_call"
+    assert approvals_of(run.run_id) == []
+
+
 def test_agent_handler_checks_its_arguments():
     with pytest.raises(InvalidOption) as error:
         agent_handler("not an agent")
@@ -303,5 +367,7 @@ def test_agent_handler_checks_its_arguments():
 def test_step_context_outside_a_step_is_a_clear_error():
     with pytest.raises(LookupError, match="only available while agent_handler runs"):
         step_context()
-    with pytest.raises(LookupError):
-        tool_idempotency_key(object.__new__(__import__("pydantic_ai").RunContext))
+    with pytest.raises(LookupError, match="only available while agent_handler runs"):
+        tool_idempotency_key(SimpleNamespace(tool_call_id="call-1"))
+    with pytest.raises(LookupError, match="RunContext of a tool call"):
+        tool_idempotency_key(SimpleNamespace(tool_call_id=None))
