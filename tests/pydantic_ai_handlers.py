@@ -11,8 +11,9 @@ import os
 import signal
 from pathlib import Path
 
+from asgiref.sync import sync_to_async
 from pydantic import BaseModel
-from pydantic_ai import Agent, CallDeferred, RunContext
+from pydantic_ai import Agent, CallDeferred, DeferredToolRequests, RunContext
 from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
@@ -59,6 +60,11 @@ def _script(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     returns = _returns(messages)
     if returns:
         SEEN.append([(part.tool_name, part.content, part.outcome) for part in returns])
+        turns = sum(isinstance(message, ModelResponse) for message in messages)
+        if script.get("follow_up") and turns == 1:
+            # A second tool call after seeing the first result: the step pauses again.
+            follow_up = ToolCallPart("send_reply", dict(script["follow_up"]))
+            return ModelResponse(parts=[follow_up], usage=RequestUsage(**TOOL_TURN))
         marks = script.get("marks")
         if marks and script.get("crash_before_answer"):
             _crash_once(Path(marks) / "answer-crash")
@@ -151,3 +157,59 @@ handing_off = agent_handler(
         projected_context={"approved": verdict.approved},
     ),
 )
+
+
+async def _publish(ctx, verdict):
+    return scoria.complete({"verdict": verdict.model_dump(), "deps": step_context().input})
+
+
+# DeferredToolRequests already in its output type; async on_output; deps built per run.
+reviewer = Agent(output_type=[Verdict, DeferredToolRequests], deps_type=dict, name="reviewer")
+
+
+@reviewer.instructions
+def _instructions(ctx: RunContext[dict]) -> str:
+    DEPS.append(ctx.deps)
+    return "Review the draft."
+
+
+DEPS = []
+reviewing = agent_handler(
+    reviewer,
+    model=FunctionModel(_verdict_script, model_name=MODEL_NAME),
+    deps=lambda ctx: {"tenant": ctx.identity.tenant_id},
+    on_output=_publish,
+    approval=lambda ctx, call: None,
+)
+
+
+def _count_script(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    return ModelResponse(
+        parts=[ToolCallPart(info.output_tools[0].name, {"response": 3})],
+        usage=RequestUsage(input_tokens=7, output_tokens=1),
+    )
+
+
+counting = agent_handler(
+    Agent(output_type=int), model=FunctionModel(_count_script, model_name=MODEL_NAME)
+)
+
+
+def _cancel_script(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    if _returns(messages):
+        return ModelResponse(parts=[TextPart("never sent")], usage=RequestUsage(**ANSWER_TURN))
+    return ModelResponse(parts=[ToolCallPart("cancel_my_run", {})], usage=RequestUsage(**TOOL_TURN))
+
+
+canceller = Agent(FunctionModel(_cancel_script, model_name=MODEL_NAME), name="canceller")
+
+
+@canceller.tool_plain
+async def cancel_my_run() -> str:
+    """Cancel the run this step belongs to (as an operator would, meanwhile)."""
+    await sync_to_async(scoria.cancel_run)(step_context().run.run_id, reason="operator")
+    SENT.append(("cancel_my_run", None, None))
+    return "cancelled"
+
+
+cancelling = agent_handler(canceller)

@@ -32,6 +32,9 @@ HANDLERS = {
     "structured": "tests.pydantic_ai_handlers.structured",
     "handing_off": "tests.pydantic_ai_handlers.handing_off",
     "bad_options": "tests.pydantic_ai_handlers.bad_options",
+    "reviewing": "tests.pydantic_ai_handlers.reviewing",
+    "counting": "tests.pydantic_ai_handlers.counting",
+    "cancelling": "tests.pydantic_ai_handlers.cancelling",
 }
 
 
@@ -190,6 +193,27 @@ def test_two_calls_in_one_turn_approve_one_reject_the_other():
     assert seen == ["denied", "sent to a@example.com"]
 
 
+def test_the_model_may_ask_again_after_a_decision():
+    run = start(
+        [{"to": "a@example.com", "text": "one"}],
+        follow_up={"to": "a@example.com", "text": "and a coupon"},
+    )
+    scoria.approve(run.run_id, identity=REVIEWER)
+
+    again = scoria.get_run(run.run_id)
+    assert again.status == "waiting_for_approval"  # the same step, a second pause
+    first, second = approvals_of(run.run_id)
+    assert first.status == "approved" and second.status == "pending"
+    assert second.arguments == {"to": "a@example.com", "text": "and a coupon"}
+    assert step_of(run.run_id).agent_state["waiting"][0]["call_id"] == second.call_id
+
+    done = scoria.approve(run.run_id, approval_id=second.pk, identity=REVIEWER)
+
+    assert done.status == "completed"
+    assert [text for _, _, text in h.SENT] == ["one", "and a coupon"]
+    assert done.usage["requests"] == 3  # tool call, follow-up call, answer
+
+
 def test_an_expired_approval_is_a_denial():
     run = start([{"to": "ann@example.com", "text": "hi"}], kind="gated")
     Approval.objects.filter(run_id=run.run_id).update(expires_at="2000-01-01T00:00:00Z")
@@ -267,6 +291,32 @@ def test_a_structured_output_is_the_step_output():
     assert run.status == "completed"
     assert step_of(run.run_id).output == {"output": {"approved": True, "notes": "looks right"}}
     assert scoria.get_run(run.run_id).usage["input_tokens"] == 50
+
+
+def test_an_async_on_output_with_deps_and_an_output_type_that_defers_already():
+    run = start(kind="reviewing")
+
+    assert run.status == "completed"
+    output = step_of(run.run_id).output
+    assert output["verdict"] == {"approved": True, "notes": "looks right"}
+    assert h.DEPS[-1] == {"tenant": "acme"}  # deps(ctx) reached the agent
+
+
+def test_an_output_that_is_not_text_is_stored_as_json():
+    run = start(kind="counting")
+
+    assert step_of(run.run_id).output == {"output": 3}
+
+
+def test_a_run_cancelled_while_its_agent_runs_stops_the_agent():
+    run = start(kind="cancelling")
+
+    assert scoria.get_run(run.run_id).status == "cancelled"
+    assert h.SENT == [("cancel_my_run", None, None)]  # the tool ran
+    step = step_of(run.run_id)
+    # Its result could not be saved (the claim was gone), and the model was not asked again.
+    assert step.agent_state is None or step.agent_state["executed"] == {}
+    assert scoria.get_run(run.run_id).usage["requests"] == 1
 
 
 def test_on_output_may_hand_off():
