@@ -122,6 +122,10 @@ def look_up_order(order: str) -> str:
 
 assistant = agent_handler(agent)
 bad_options = agent_handler(agent, approval=lambda ctx, call: {"colour": "red"})
+# scoria refuses the first attempt's requests (after the state was saved), not the retry's.
+flaky_options = agent_handler(
+    agent, approval=lambda ctx, call: {"expires_in": -1 if ctx.attempt == 1 else 600}
+)
 
 
 def _approval_options(ctx, call):

@@ -32,6 +32,7 @@ HANDLERS = {
     "structured": "tests.pydantic_ai_handlers.structured",
     "handing_off": "tests.pydantic_ai_handlers.handing_off",
     "bad_options": "tests.pydantic_ai_handlers.bad_options",
+    "flaky_options": "tests.pydantic_ai_handlers.flaky_options",
     "reviewing": "tests.pydantic_ai_handlers.reviewing",
     "counting": "tests.pydantic_ai_handlers.counting",
     "cancelling": "tests.pydantic_ai_handlers.cancelling",
@@ -381,11 +382,28 @@ def test_edited_arguments_that_are_not_an_object_fail_the_step():
     assert h.SENT == []
 
 
-def test_a_decision_for_another_call_fails_the_step():
+def test_a_pause_that_was_not_recorded_is_asked_again_on_the_rerun():
+    failed = start([{"to": "a@example.com", "text": "one"}], kind="flaky_options")
+    assert failed.status == "failed"
+    assert step_of(failed.run_id).error["reason"] == "invalid_outcome"
+    (saved,) = step_of(failed.run_id).agent_state["waiting"]  # saved before the refusal
+
+    again = scoria.resume_run(failed.run_id, identity=REVIEWER)
+
+    assert again.status == "waiting_for_approval"
+    (approval,) = approvals_of(failed.run_id)
+    assert approval.call_id == saved["call_id"]  # the same call, from the same history
+    assert approval.expires_at is not None
+    done = scoria.approve(failed.run_id, identity=REVIEWER)
+    assert done.status == "completed"
+    assert [to for _, to, _ in h.SENT] == ["a@example.com"]
+
+
+def test_a_missing_decision_for_one_of_the_calls_fails_the_step():
     run = start([{"to": "a@example.com", "text": "one"}])
     step = step_of(run.run_id)
     state = step.agent_state
-    state["waiting"][0]["call_id"] = "ghost"
+    state["waiting"].append({"call_id": "ghost", "tool_name": "send_reply", "arguments": {}})
     Step.objects.filter(pk=step.pk).update(agent_state=state)
 
     done = scoria.approve(run.run_id, identity=REVIEWER)

@@ -229,6 +229,15 @@ def _denial(decision: Mapping[str, Any]) -> ToolDenied:
     return ToolDenied(message)
 
 
+def _decided_any(waiting: list[dict[str, Any]], approvals: list[dict[str, Any]]) -> bool:
+    """Was the pause the state describes recorded? The state is saved just before the
+    step pauses; when the pause itself was not recorded (the process died in between, or
+    scoria refused the requests), no decision names its calls, and the agent, run from
+    the same history, asks again with the same call ids."""
+    decided = {a.get("call_id") for a in approvals}
+    return any(w["call_id"] in decided for w in waiting)
+
+
 def _deferred_results(
     waiting: list[dict[str, Any]], approvals: list[dict[str, Any]]
 ) -> DeferredToolResults | outcomes.Fail:
@@ -353,7 +362,7 @@ def agent_handler(
         if session.messages:
             # A continuation, a retry or a recovery: from the last saved history.
             history = ModelMessagesTypeAdapter.validate_python(session.messages)
-            if session.waiting:
+            if session.waiting and _decided_any(session.waiting, ctx.approvals):
                 results = _deferred_results(session.waiting, ctx.approvals)
                 if isinstance(results, outcomes.Fail):
                     return results
