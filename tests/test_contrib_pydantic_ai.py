@@ -352,9 +352,14 @@ def test_a_step_without_a_prompt_fails_with_a_clear_reason():
     assert step_of(run.run_id).error["reason"] == "agent_prompt_missing"
 
 
-def test_state_of_another_format_fails_the_step():
+@pytest.mark.parametrize(
+    "state",
+    [{"something": "else"}, {"format": STATE_FORMAT, "messages": [{"kind": "nonsense"}]}],
+    ids=["another-format", "not-a-history"],
+)
+def test_state_that_is_not_this_adapters_fails_the_step(state):
     run = start([{"to": "a@example.com", "text": "one"}])
-    Step.objects.filter(run_id=run.run_id).update(agent_state={"something": "else"})
+    Step.objects.filter(run_id=run.run_id).update(agent_state=state)
 
     done = scoria.approve(run.run_id, identity=REVIEWER)
 
@@ -439,3 +444,15 @@ def test_step_context_outside_a_step_is_a_clear_error():
         tool_idempotency_key(SimpleNamespace(tool_call_id="call-1"))
     with pytest.raises(LookupError, match="RunContext of a tool call"):
         tool_idempotency_key(SimpleNamespace(tool_call_id=None))
+
+
+def test_the_handler_is_registered_by_its_dotted_path_not_as_an_object():
+    # A worker imports handlers by path; the closure's own name does not import.
+    with pytest.raises(scoria.ScoriaError) as error:
+        scoria.start_run(
+            IDENTITY,
+            initial_step={"kind": "assistant", "role_id": "assistant", "input": "hi"},
+            handlers={"assistant": h.assistant},
+        )
+    assert error.value.code == "handler_not_found"
+    assert "closures cannot be handlers" in error.value.detail

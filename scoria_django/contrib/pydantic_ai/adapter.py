@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic_ai import (
     DeferredToolRequests,
     DeferredToolResults,
@@ -361,7 +361,14 @@ def agent_handler(
         history = None
         if session.messages:
             # A continuation, a retry or a recovery: from the last saved history.
-            history = ModelMessagesTypeAdapter.validate_python(session.messages)
+            try:
+                history = ModelMessagesTypeAdapter.validate_python(session.messages)
+            except ValidationError as exc:
+                return outcomes.fail(
+                    "invalid_agent_state",
+                    detail="the saved messages are not a Pydantic AI history "
+                    f"({exc.error_count()} validation errors)",
+                )
             if session.waiting and _decided_any(session.waiting, ctx.approvals):
                 results = _deferred_results(session.waiting, ctx.approvals)
                 if isinstance(results, outcomes.Fail):
