@@ -27,7 +27,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
 import scoria_django as scoria
-from scoria_django.contrib.pydantic_ai import agent_handler, step_context, tool_idempotency_key
+from scoria_django.contrib.pydantic_ai import agent_handler, step_context, tool_call_key
 
 MODEL_NAME = "scripted-model"
 TOOL_TURN = {"input_tokens": 120, "output_tokens": 30}
@@ -106,7 +106,7 @@ def send_reply(ctx: RunContext[None], to: str, text: str) -> str:
     if marks:
         # One line per execution, whatever process runs it: the exactly-once evidence.
         with open(Path(marks) / "sent.log", "a") as log:
-            log.write(f"{tool_idempotency_key(ctx)} {to} {os.getpid()}\n")
+            log.write(f"{tool_call_key(ctx)} {to} {os.getpid()}\n")
         if step.input.get("crash_after_send_to") == to:
             _crash_once(Path(marks) / f"crash-after-{to}")
     if to == "boom" and step.attempt == 1:

@@ -16,7 +16,7 @@ from scoria_django.contrib.pydantic_ai import (
     STATE_FORMAT,
     agent_handler,
     step_context,
-    tool_idempotency_key,
+    tool_call_key,
 )
 from scoria_django.exceptions import InvalidOption
 from scoria_django.models import Approval, Handoff, Step
@@ -438,12 +438,14 @@ def test_agent_handler_checks_its_arguments():
 
 
 def test_step_context_outside_a_step_is_a_clear_error():
-    with pytest.raises(LookupError, match="only available while agent_handler runs"):
+    with pytest.raises(scoria.ScoriaError, match="only available while agent_handler runs") as e:
         step_context()
-    with pytest.raises(LookupError, match="only available while agent_handler runs"):
-        tool_idempotency_key(SimpleNamespace(tool_call_id="call-1"))
-    with pytest.raises(LookupError, match="RunContext of a tool call"):
-        tool_idempotency_key(SimpleNamespace(tool_call_id=None))
+    assert e.value.code == "no_step_running"
+    with pytest.raises(scoria.ScoriaError) as e:
+        tool_call_key(SimpleNamespace(tool_call_id="call-1"))
+    assert e.value.code == "no_step_running"
+    with pytest.raises(InvalidOption, match="RunContext of a tool call"):
+        tool_call_key(SimpleNamespace(tool_call_id=None))
 
 
 def test_the_handler_is_registered_by_its_dotted_path_not_as_an_object():

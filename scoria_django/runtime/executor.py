@@ -70,7 +70,7 @@ def run_claimed(claim):
     worker = None
     try:
         while claim is not None:
-            if not claim.held_at_start():
+            if not _handler_loaded(claim):
                 logger.info("claim lost before its handler started step=%s", claim.step.pk)
                 break
             if worker is None or worker.abandoned:
@@ -290,16 +290,29 @@ class _HandlerThread:
             connections.close_all()
 
 
+def _handler_loaded(claim):
+    """Import the step's handler, then ask whether the claim still holds (False: lost).
+
+    In that order because a first import can take seconds (an agent framework's), longer
+    than a third of a short lease: ``held_at_start`` then renews the lease."""
+    try:
+        claim.extra["handler"] = load_handler(claim.handler_path)
+    except Exception as exc:  # noqa: BLE001 - a module may raise anything while importing
+        claim.extra["handler"] = _MissingHandler(claim.handler_path, exc)
+        return True
+    return claim.held_at_start()
+
+
 def invoke(claim, worker=None):
     """Run the handler (on ``worker``, or a thread of its own) with its timeout, renewing
     the lease while it is alive."""
     from ..conf import scoria_settings
 
-    try:
-        handler = load_handler(claim.handler_path)
-    except Exception as exc:  # noqa: BLE001 - a module may raise anything while importing
-        return _MissingHandler(claim.handler_path, exc)
-    claim.extra["handler"] = handler
+    if "handler" not in claim.extra:
+        _handler_loaded(claim)
+    handler = claim.extra["handler"]
+    if isinstance(handler, _MissingHandler):
+        return handler
     own = worker is None
     worker = _HandlerThread() if own else worker
     call = _HandlerCall(claim)

@@ -130,7 +130,7 @@ def test_a_worker_killed_after_an_approved_tool_ran_does_not_run_it_again(fleet,
 
 def test_a_kill_inside_the_tool_after_its_side_effect_is_the_window(fleet, marks):
     """The one crash the ledger cannot cover: the tool's effect happened, its result was not
-    saved yet. The tool runs again, with the same tool_idempotency_key both times, which is
+    saved yet. The tool runs again, with the same tool_call_key both times, which is
     what the system it writes to must deduplicate on."""
     workers = fleet("db", 1, SCORIA_REQUEUE_AFTER=60, SCORIA_LEASE_SECONDS=LEASE)
     run = start(marks, crash_after_send_to="a@example.com")

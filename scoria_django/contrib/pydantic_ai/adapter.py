@@ -45,7 +45,7 @@ from pydantic_ai.models import Model
 from pydantic_core import to_jsonable_python
 
 from ... import outcomes
-from ...exceptions import InvalidOption
+from ...exceptions import InvalidOption, ScoriaError
 from ...policies import handler as scoria_handler
 from ...usage import MAX_MODEL_NAME
 
@@ -64,21 +64,28 @@ _current_step: contextvars.ContextVar[StepContext | None] = contextvars.ContextV
 )
 
 
+class NoStepRunning(ScoriaError, LookupError):
+    code = "no_step_running"
+
+
 def step_context() -> StepContext:
     """The ``ctx`` of the step whose agent is running: for tools, deps factories and
-    instructions that need the run, the identity or ``ctx.idempotency_key``."""
+    instructions that need the run, the identity or ``ctx.idempotency_key``; raises
+    ``no_step_running`` elsewhere."""
     ctx = _current_step.get()
     if ctx is None:
-        raise LookupError("step_context() is only available while agent_handler runs an agent")
+        raise NoStepRunning("step_context() is only available while agent_handler runs an agent")
     return ctx
 
 
-def tool_idempotency_key(run_context: RunContext[Any]) -> str:
+def tool_call_key(run_context: RunContext[Any]) -> str:
     """A key for one tool call's side effect, the same on every rerun of the step
     (``"<run_id>:<step_id>:<tool_call_id>"``): give it to the system the tool writes to,
-    which closes the crash window of docs/agents-pydantic-ai.md#exactly-once."""
-    if not run_context.tool_call_id:
-        raise LookupError("tool_idempotency_key() needs the RunContext of a tool call")
+    which closes the crash window of docs/agents-pydantic-ai.md#exactly-once-and-where-it-stops."""
+    if not getattr(run_context, "tool_call_id", None):
+        raise InvalidOption(
+            "tool_call_key() needs the RunContext of a tool call", field="run_context"
+        )
     return f"{step_context().idempotency_key}:{run_context.tool_call_id}"
 
 
