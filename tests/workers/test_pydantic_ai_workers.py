@@ -18,10 +18,6 @@ pytestmark = [pytest.mark.workers, pytest.mark.postgres]
 IDENTITY = scoria.identity(actor_id="author", tenant_id="acme", session_id="pai")
 REVIEWER = scoria.identity(actor_id="reviewer", tenant_id="acme")
 HANDLERS = {"assistant": "tests.pydantic_ai_handlers.assistant"}
-# A fresh worker imports the handler's module (and so pydantic_ai, about 2 s cold) after it
-# claims the step and before its first lease renewal: the fleet's 1.5 s lease would expire
-# during that import and recovery would take the step away.
-LEASE = 6
 REPLIES = [{"to": "a@example.com", "text": "one"}, {"to": "b@example.com", "text": "two"}]
 
 
@@ -49,7 +45,7 @@ def sent(marks):
 
 
 def test_a_decision_continues_the_conversation_in_another_worker_process(fleet, marks):
-    workers = fleet("db", 1, SCORIA_LEASE_SECONDS=LEASE)
+    workers = fleet("db", 1)
     run = start(marks)
     wait_until(
         lambda: status_of(run.run_id) == "waiting_for_approval",
@@ -94,7 +90,7 @@ def test_a_decision_continues_the_conversation_in_another_worker_process(fleet, 
     ids=["before-answer", "between-tools"],
 )
 def test_a_worker_killed_after_an_approved_tool_ran_does_not_run_it_again(fleet, marks, crash):
-    workers = fleet("db", 1, SCORIA_REQUEUE_AFTER=60, SCORIA_LEASE_SECONDS=LEASE)
+    workers = fleet("db", 1, SCORIA_REQUEUE_AFTER=60)
     run = start(marks, **crash)
     wait_until(
         lambda: status_of(run.run_id) == "waiting_for_approval",
@@ -132,7 +128,7 @@ def test_a_kill_inside_the_tool_after_its_side_effect_is_the_window(fleet, marks
     """The one crash the ledger cannot cover: the tool's effect happened, its result was not
     saved yet. The tool runs again, with the same tool_call_key both times, which is
     what the system it writes to must deduplicate on."""
-    workers = fleet("db", 1, SCORIA_REQUEUE_AFTER=60, SCORIA_LEASE_SECONDS=LEASE)
+    workers = fleet("db", 1, SCORIA_REQUEUE_AFTER=60)
     run = start(marks, crash_after_send_to="a@example.com")
     wait_until(lambda: status_of(run.run_id) == "waiting_for_approval", timeout=30, what="pause")
 
