@@ -1,0 +1,442 @@
+"""A Pydantic AI agent as a step: approvals through scoria, state on the step.
+
+The step's ``agent_state`` holds (``STATE_FORMAT``)::
+
+    {"format": ..., "messages": [...],       # Pydantic AI's own message history JSON
+     "responses_recorded": n,                 # model responses whose usage is on the step
+     "waiting": [{"call_id", "tool_name", "arguments"}],  # the calls the pause asked about
+     "executed": {call_id: result}}           # tool calls that ran, not yet in "messages"
+
+It is saved after every node of the agent's graph and after every tool call, so a rerun of
+the step (a continuation after approvals, a retry, recovery after a crash) starts where the
+last save left off, and a tool call in ``executed`` returns its recorded result instead of
+running again.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_ai import (
+    DeferredToolRequests,
+    DeferredToolResults,
+    ModelMessagesTypeAdapter,
+    ModelRequestNode,
+    RunContext,
+    ToolApproved,
+    ToolDenied,
+)
+from pydantic_ai.agent import AbstractAgent
+from pydantic_ai.capabilities import AbstractCapability
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    RetryPromptPart,
+    ToolCallPart,
+    ToolReturnPart,
+)
+from pydantic_ai.models import Model
+from pydantic_core import to_jsonable_python
+
+from ... import outcomes
+from ...exceptions import InvalidOption, ScoriaError
+from ...policies import handler as scoria_handler
+from ...usage import MAX_MODEL_NAME
+
+if TYPE_CHECKING:
+    from ...policies import RetryPolicy
+    from ...runtime.context import StepContext
+
+STATE_FORMAT = "scoria.pydantic_ai/1"
+
+# What ``approval(ctx, call)`` may set on a request; tool name, arguments and call id are
+# the model's.
+APPROVAL_OPTIONS = frozenset({"reason", "assignees", "groups", "expires_in", "on_expiry"})
+
+_current_step: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar(
+    "scoria_pydantic_ai_step", default=None
+)
+
+
+class NoStepRunning(ScoriaError, LookupError):
+    code = "no_step_running"
+
+
+def step_context() -> StepContext:
+    """The ``ctx`` of the step whose agent is running: for tools, deps factories and
+    instructions that need the run, the identity or ``ctx.idempotency_key``; raises
+    ``no_step_running`` elsewhere."""
+    ctx = _current_step.get()
+    if ctx is None:
+        raise NoStepRunning("step_context() is only available while agent_handler runs an agent")
+    return ctx
+
+
+def tool_call_key(run_context: RunContext[Any]) -> str:
+    """A key for one tool call's side effect, the same on every rerun of the step
+    (``"<run_id>:<step_id>:<tool_call_id>"``): give it to the system the tool writes to,
+    which closes the crash window of docs/agents-pydantic-ai.md#exactly-once-and-where-it-stops."""
+    if not getattr(run_context, "tool_call_id", None):
+        raise InvalidOption(
+            "tool_call_key() needs the RunContext of a tool call", field="run_context"
+        )
+    return f"{step_context().idempotency_key}:{run_context.tool_call_id}"
+
+
+class ClaimLost(RuntimeError):
+    """The step's claim was lost while the agent ran (cancelled, or recovered elsewhere):
+    stop, the result would be discarded and the state is the next holder's."""
+
+
+class _Session:
+    """The agent state of one execution of the step, and its saves."""
+
+    def __init__(self, ctx: StepContext, stored: Mapping[str, Any]):
+        self.ctx = ctx
+        self.messages: list[Any] = list(stored.get("messages") or [])
+        self.recorded: int = int(stored.get("responses_recorded") or 0)
+        self.waiting: list[dict[str, Any]] = [dict(w) for w in stored.get("waiting") or []]
+        self.executed: dict[str, Any] = dict(stored.get("executed") or {})
+        self._saved: dict[str, Any] | None = dict(stored) if stored else None
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "messages": self.messages,
+            "responses_recorded": self.recorded,
+            "waiting": self.waiting,
+            "executed": dict(self.executed),
+        }
+
+    async def save(self) -> None:
+        state = self.state()
+        if state == self._saved:
+            return
+        if not await self.ctx.asave_agent_state(state):
+            raise ClaimLost("the step's claim was lost; its agent stops here")
+        self._saved = state
+
+    async def checkpoint(self, messages: Sequence[ModelMessage]) -> None:
+        """Record the usage of responses not yet recorded, then save ``messages``.
+
+        Usage goes first: a response recorded but not saved (a crash in between) is
+        requested again on the rerun, and those tokens are spent again too.
+        """
+        responses = [m for m in messages if isinstance(m, ModelResponse)]
+        for response in responses[self.recorded :]:
+            await self.ctx.arecord_usage(
+                input_tokens=response.usage.input_tokens or 0,
+                output_tokens=response.usage.output_tokens or 0,
+                requests=1,
+                model=(response.model_name or "")[:MAX_MODEL_NAME].strip() or None,
+            )
+        self.recorded = max(self.recorded, len(responses))
+        self.messages = ModelMessagesTypeAdapter.dump_python(list(messages), mode="json")
+        # A call answered in the history is done: the history carries its result now.
+        answered = {
+            part.tool_call_id
+            for message in messages
+            if isinstance(message, ModelRequest)
+            for part in message.parts
+            if isinstance(part, ToolReturnPart | RetryPromptPart)
+        }
+        self.executed = {k: v for k, v in self.executed.items() if k not in answered}
+        self.waiting = [w for w in self.waiting if w["call_id"] not in answered]
+        await self.save()
+
+
+@dataclass
+class _ToolLedger(AbstractCapability[Any]):
+    """Saves each tool call's result on the step as soon as the tool returns, and returns
+    that result instead of running the tool again when the step reruns."""
+
+    session: _Session
+
+    async def wrap_tool_execute(
+        self,
+        ctx: RunContext[Any],
+        *,
+        call: ToolCallPart,
+        tool_def: Any,
+        args: Any,
+        handler: Callable[[Any], Awaitable[Any]],
+    ) -> Any:
+        executed = self.session.executed
+        if call.tool_call_id in executed:
+            return executed[call.tool_call_id]
+        result = await handler(args)
+        executed[call.tool_call_id] = to_jsonable_python(
+            result, serialize_unknown=True, bytes_mode="base64"
+        )
+        await self.session.save()
+        return result
+
+
+async def _call(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)``, awaited when it is a coroutine function (hooks may be either)."""
+    value = function(*args)
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+def _default_prompt(ctx: StepContext) -> object:
+    value = ctx.input
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping) and "prompt" in value:
+        return value["prompt"]
+    payload = ctx.payload
+    if isinstance(payload, Mapping):
+        for key in ("prompt", "message"):
+            if key in payload:
+                return payload[key]
+    return None
+
+
+def _output_json(output: object) -> object:
+    if isinstance(output, str):
+        return output
+    if isinstance(output, BaseModel):
+        return output.model_dump(mode="json")
+    return to_jsonable_python(output)
+
+
+def _default_on_output(ctx: StepContext, output: object) -> object:
+    return outcomes.complete({"output": _output_json(output)})
+
+
+def _with_deferred(output_type: Any) -> Any:
+    """The agent's output type plus ``DeferredToolRequests`` (None: it has it already)."""
+    if output_type is DeferredToolRequests:
+        return None
+    if isinstance(output_type, Sequence) and not isinstance(output_type, str):
+        if DeferredToolRequests in output_type:
+            return None
+        return [*output_type, DeferredToolRequests]
+    return [output_type, DeferredToolRequests]
+
+
+def _denial(decision: Mapping[str, Any]) -> ToolDenied:
+    # What the model reads: the decision and the person's words, never who decided.
+    if decision.get("decision") == "expired":
+        message = "The tool call was not approved in time, so it did not run."
+    else:
+        message = "The tool call was rejected by a reviewer, so it did not run."
+    if decision.get("reason"):
+        message += f" Reason: {decision['reason']}"
+    if decision.get("comment"):
+        message += f" Comment: {decision['comment']}"
+    return ToolDenied(message)
+
+
+def _decided_any(waiting: list[dict[str, Any]], approvals: list[dict[str, Any]]) -> bool:
+    """Was the pause the state describes recorded? The state is saved just before the
+    step pauses; when the pause itself was not recorded (the process died in between, or
+    scoria refused the requests), no decision names its calls, and the agent, run from
+    the same history, asks again with the same call ids."""
+    decided = {a.get("call_id") for a in approvals}
+    return any(w["call_id"] in decided for w in waiting)
+
+
+def _deferred_results(
+    waiting: list[dict[str, Any]], approvals: list[dict[str, Any]]
+) -> DeferredToolResults | outcomes.Fail:
+    """The pause's decisions as Pydantic AI's own approval results."""
+    decided = {a.get("call_id"): a for a in approvals}
+    missing = [w["call_id"] for w in waiting if w["call_id"] not in decided]
+    if missing:
+        return outcomes.fail(
+            "agent_approval_missing",
+            call_ids=missing,
+            detail="the step runs again without a decision on these tool calls",
+        )
+    results: dict[str, bool | ToolApproved | ToolDenied] = {}
+    for wait in waiting:
+        decision = decided[wait["call_id"]]
+        if decision.get("decision") != "approved":
+            results[wait["call_id"]] = _denial(decision)
+            continue
+        arguments = decision.get("arguments")
+        if arguments is None or arguments == wait["arguments"]:
+            results[wait["call_id"]] = ToolApproved()
+        elif isinstance(arguments, dict):
+            results[wait["call_id"]] = ToolApproved(override_args=arguments)
+        else:
+            return outcomes.fail(
+                "invalid_approval_arguments",
+                call_id=wait["call_id"],
+                detail="the edited arguments of a tool call must be a JSON object",
+            )
+    return DeferredToolResults(approvals=results)
+
+
+async def _approval_options(
+    approval: Callable[[StepContext, ToolCallPart], Any] | None,
+    ctx: StepContext,
+    call: ToolCallPart,
+) -> dict[str, Any] | outcomes.Fail:
+    if approval is None:
+        return {}
+    options = await _call(approval, ctx, call)
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping) or not set(options) <= APPROVAL_OPTIONS:
+        return outcomes.fail(
+            "invalid_outcome",
+            detail="approval(ctx, call) must return a dict of "
+            + ", ".join(sorted(APPROVAL_OPTIONS)),
+        )
+    return dict(options)
+
+
+def _check_callable(value: object, name: str) -> None:
+    if value is not None and not callable(value):
+        raise InvalidOption(f"agent_handler {name}= must be a callable", field=name)
+
+
+def agent_handler(
+    agent: AbstractAgent[Any, Any],
+    *,
+    prompt: Callable[[StepContext], Any] | None = None,
+    deps: Callable[[StepContext], Any] | None = None,
+    approval: Callable[[StepContext, ToolCallPart], Mapping[str, Any] | None] | None = None,
+    on_output: Callable[[StepContext, Any], Any] | None = None,
+    model: Model | str | Callable[[StepContext], Model | str] | None = None,
+    retry: RetryPolicy | None = None,
+    timeout: float | None = None,
+) -> Callable[[StepContext], Awaitable[Any]]:
+    """A step handler that runs ``agent`` on the step's prompt.
+
+    Every tool call that needs approval (``requires_approval=True``, ``ApprovalRequired``)
+    becomes one ``Approval``; the step continues the same conversation once they are all
+    decided. Register the result by its dotted path (``SCORIA_HANDLERS``).
+    """
+    if not isinstance(agent, AbstractAgent):
+        raise InvalidOption("agent_handler needs a pydantic_ai Agent", field="agent")
+    for name, value in (
+        ("prompt", prompt),
+        ("deps", deps),
+        ("approval", approval),
+        ("on_output", on_output),
+    ):
+        _check_callable(value, name)
+    if model is not None and not isinstance(model, Model | str) and not callable(model):
+        raise InvalidOption(
+            "agent_handler model= must be a model, a model name or a callable", field="model"
+        )
+    output_type = _with_deferred(agent.output_type)
+
+    async def handler(ctx: StepContext) -> Any:
+        token = _current_step.set(ctx)
+        try:
+            # Pydantic AI carries context variables between its tasks, Django's per-context
+            # connection store among them: a connection first opened inside the agent's
+            # run can be dropped from the step's context and leak. Opened here, before
+            # the run, every copy holds the same one (and a lost claim stops us early).
+            if not await ctx.aheartbeat():
+                raise ClaimLost("the step's claim was lost before its agent started")
+            return await _run_agent(ctx)
+        finally:
+            _current_step.reset(token)
+
+    async def _run_agent(ctx: StepContext) -> Any:
+        stored = ctx.agent_state
+        if stored is not None and (
+            not isinstance(stored, Mapping) or stored.get("format") != STATE_FORMAT
+        ):
+            return outcomes.fail(
+                "invalid_agent_state",
+                detail=f"the step's agent_state is not {STATE_FORMAT} state",
+            )
+        session = _Session(ctx, stored or {})
+        options: dict[str, Any] = {"capabilities": [_ToolLedger(session)]}
+        if output_type is not None:
+            options["output_type"] = output_type
+        if model is not None:
+            options["model"] = model if isinstance(model, Model | str) else await _call(model, ctx)
+        if deps is not None:
+            options["deps"] = await _call(deps, ctx)
+
+        user_prompt: str | None = None
+        history = None
+        if session.messages:
+            # A continuation, a retry or a recovery: from the last saved history.
+            try:
+                history = ModelMessagesTypeAdapter.validate_python(session.messages)
+            except ValidationError as exc:
+                return outcomes.fail(
+                    "invalid_agent_state",
+                    detail="the saved messages are not a Pydantic AI history "
+                    f"({exc.error_count()} validation errors)",
+                )
+            if session.waiting and _decided_any(session.waiting, ctx.approvals):
+                results = _deferred_results(session.waiting, ctx.approvals)
+                if isinstance(results, outcomes.Fail):
+                    return results
+                options["deferred_tool_results"] = results
+        else:
+            given = await _call(prompt or _default_prompt, ctx)
+            if not isinstance(given, str) or not given.strip():
+                return outcomes.fail(
+                    "agent_prompt_missing",
+                    detail="no prompt: give the step input a prompt, or agent_handler(prompt=)",
+                )
+            user_prompt = given
+
+        async with agent.iter(user_prompt, message_history=history, **options) as run:
+            async for node in run:
+                messages = run.all_messages()
+                # A request about to be sent (a tool's results included) is not in the
+                # history yet: saved with it, so a rerun sends it instead of running tools.
+                if isinstance(node, ModelRequestNode) and (
+                    not messages or messages[-1] is not node.request
+                ):
+                    messages = [*messages, node.request]
+                if messages:
+                    await session.checkpoint(messages)
+            result = run.result
+        assert result is not None  # noqa: S101 - the loop ran to the graph's end
+        await session.checkpoint(result.all_messages())
+        output = result.output
+
+        if isinstance(output, DeferredToolRequests):
+            return await _pause(ctx, session, output)
+        return await _call(on_output or _default_on_output, ctx, output)
+
+    async def _pause(ctx: StepContext, session: _Session, requests: DeferredToolRequests) -> Any:
+        if requests.calls:
+            return outcomes.fail(
+                "unsupported_deferred_tool_call",
+                call_ids=[call.tool_call_id for call in requests.calls],
+                detail="external (CallDeferred) tool calls are not supported; "
+                "only calls that need approval",
+            )
+        approval_requests = []
+        waiting = []
+        for call in requests.approvals:
+            arguments = call.args_as_dict()
+            extra = await _approval_options(approval, ctx, call)
+            if isinstance(extra, outcomes.Fail):
+                return extra
+            approval_requests.append(
+                outcomes.approval_request(
+                    call.tool_name, arguments, call_id=call.tool_call_id, **extra
+                )
+            )
+            waiting.append(
+                {"call_id": call.tool_call_id, "tool_name": call.tool_name, "arguments": arguments}
+            )
+        session.waiting = waiting
+        await session.save()  # before pausing: the continuation reads what it waits on
+        return outcomes.wait_for_approvals(approval_requests)
+
+    if retry is not None or timeout is not None:
+        handler = scoria_handler(retry=retry, timeout=timeout)(handler)
+    return handler
