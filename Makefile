@@ -8,7 +8,8 @@ PIP = $(VENV)/bin/pip
 STAMP = $(VENV)/.installed-test
 BROWSER_STAMP = $(VENV)/.installed-browser
 DOCS_STAMP = $(VENV)/.installed-docs
-# The demo needs the package and its runtime dependencies only, not the test tooling.
+# The demo needs the package, its server and Pydantic AI (the assistant is an agent), not
+# the test tooling.
 DEMO_STAMP = $(VENV)/.installed-demo
 CHROMIUM ?= /usr/bin/chromium
 DEMO_DB ?= example_project/demo.sqlite3
@@ -86,7 +87,7 @@ demo-url:
 	echo "http://$$host:$$port"
 
 $(DEMO_STAMP): $(PY) pyproject.toml
-	$(PIP) install --quiet -e ".[demo]"
+	$(PIP) install --quiet -e ".[demo,pydantic-ai]"
 	@touch $(DEMO_STAMP)
 
 # The example project on SQLite: migrate, create the demo-only operator account (its

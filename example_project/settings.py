@@ -81,7 +81,7 @@ DATABASES = {
 TASKS = {"default": {"BACKEND": IMMEDIATE_BACKEND}}
 
 SCORIA_HANDLERS = {
-    "approval": "example_project.assistant.handlers.draft_reply",
+    "approval": "example_project.assistant.handlers.reply",
     "review": "example_project.assistant.handlers.review_draft",
     "summary": "example_project.assistant.handlers.summarise",
 }
@@ -94,6 +94,11 @@ ASSISTANT_LEAD_REVIEW_CHARS = int(os.environ.get("ASSISTANT_LEAD_REVIEW_CHARS", 
 ASSISTANT_APPROVAL_EXPIRES_SECONDS = int(
     os.environ.get("ASSISTANT_APPROVAL_EXPIRES_SECONDS", str(24 * 3600))
 )
+
+# The assistant's model (assistant/agent.py): a Pydantic AI model name such as
+# "openai:gpt-4o-mini" (with that provider's key in its usual variable, OPENAI_API_KEY, and
+# `pip install "pydantic-ai-slim[openai]"`). Empty: the offline model, no network, no key.
+ASSISTANT_MODEL = os.environ.get("SCORIA_DEMO_MODEL", "")
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "assistant:home"

@@ -26,6 +26,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "scoria_django",
     *TASKS_APPS,  # Django 5.2: the django-tasks backport's app
+    # The example project's app owns a table (its sent replies): it must exist in the test
+    # database, so the app is installed for the whole session (tests/example_host.py adds
+    # the rest of the example's configuration per test).
+    "example_project.assistant",
 ]
 
 # The worker fault tests (tests/workers) enqueue into django-tasks-db's table.

@@ -7,21 +7,28 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 from django.core import checks
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
+from pydantic_ai import DeferredToolResults, ToolApproved
+from pydantic_ai.messages import ModelRequest, ModelResponse, ToolCallPart, UserPromptPart
 
 import scoria_django as scoria
 from example_project.assistant import drafting, handlers
+from example_project.assistant.agent import OFFLINE_MODEL, ReplyDeps, assistant_agent
+from example_project.assistant.models import SentReply
 from tests.example_host import example_overrides
 
 ROOT = Path(__file__).resolve().parent.parent
 APPROVAL_STEP = {"kind": "approval", "role_id": "executor"}
+REPLY_HANDLER = "example_project.assistant.handlers.reply"
 
 
 @pytest.fixture
@@ -80,34 +87,140 @@ def test_review_policy_and_findings():
     assert drafting.review_findings("See policy section 4.") == []
 
 
-# -- the handlers on the real runtime ----------------------------------------------------
+# -- the assistant agent on the real runtime ----------------------------------------------
+
+
+def start_assistant(prompt, identity=None, **options):
+    return scoria.start_run(
+        identity or scoria.identity(actor_id="7", session_id="conv-1"),
+        initial_step=APPROVAL_STEP,
+        runtime={"metadata": {"payload": {"prompt": prompt}}},
+        handlers={"approval": REPLY_HANDLER, "review": handlers.review_draft},
+        **options,
+    )
+
+
+def agent_step(run_id):
+    return scoria.get_run_detail(run_id).steps[0]
+
+
+def sent_texts(run_id):
+    return list(SentReply.objects.filter(run_id=run_id).values_list("text", flat=True))
 
 
 @pytest.mark.django_db(transaction=True)
-def test_draft_reply_pauses_then_sends_the_approved_draft():
-    identity = scoria.identity(actor_id="7", session_id="conv-1")
-    started = scoria.start_run(
-        identity,
-        initial_step=APPROVAL_STEP,
-        runtime={"metadata": {"payload": {"prompt": "Where is my parcel?"}}},
-        handlers={"approval": handlers.draft_reply},
-    )
-    assert started.status == "waiting_for_approval"
-    waiting = scoria.get_run_detail(started.run_id).steps[0]
-    assert waiting["approval_request"]["tool_name"] == "send_reply"
-    draft = waiting["approval_request"]["arguments"]["draft"]
-    assert "parcel" in draft
+def test_the_agent_drafts_and_waits_for_one_send_reply_approval():
+    prompt = "Where is my parcel?"
+    started = start_assistant(prompt)
 
-    resumed = scoria.resume_run(
+    assert started.status == "waiting_for_approval"
+    (approval,) = scoria.list_approvals(run_id=started.run_id)
+    assert approval.tool_name == "send_reply"
+    # The offline model drafts with compose_draft; the approval carries the tool's arguments.
+    assert approval.arguments == {"draft": drafting.compose_draft(prompt)["text"]}
+    assert approval.call_id  # the model's tool call id: the decision goes back to that call
+    assert sent_texts(started.run_id) == []  # nothing is sent before a person approves
+    step = agent_step(started.run_id)
+    assert step["agent_state"]  # the message history the step continues from
+    assert started.usage["requests"] == 1
+    assert started.usage["model"] == "offline-drafter"
+    assert started.usage["input_tokens"] > 0 and started.usage["output_tokens"] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_approve_sends_the_draft_once_and_the_agent_says_so():
+    started = start_assistant("Where is my parcel?")
+    draft = scoria.list_approvals(run_id=started.run_id)[0].arguments["draft"]
+
+    resumed = scoria.approve(
         started.run_id, identity={"actor_id": "approver-1"}, input={"note": "fine"}
     )
+
     assert resumed.run_id == started.run_id
     assert resumed.status == "completed"
-    output = scoria.get_run_detail(started.run_id).steps[0]["output"]
+    assert sent_texts(started.run_id) == [draft]  # the tool ran once, with the approved text
+    assert SentReply.objects.get().approved_by == "approver-1"
+    output = agent_step(started.run_id)["output"]
     assert output["reply"] == draft
+    assert output["sent"] is True
     assert output["approved_by"] == "approver-1"
     assert output["approval_note"] == "fine"
-    assert output["sent"] is True
+    assert output["answer"] == f"I sent your reply ({len(draft)} characters)."
+    assert resumed.usage["requests"] == 2  # the drafting turn and the answering turn
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_edited_draft_is_what_the_tool_sends():
+    started = start_assistant("Where is my parcel?")
+    edited = "Your parcel left our warehouse this morning."
+
+    done = scoria.approve(started.run_id, arguments={"draft": edited})
+
+    assert done.status == "completed"
+    assert sent_texts(started.run_id) == [edited]
+    output = agent_step(started.run_id)["output"]
+    assert (output["reply"], output["answer"]) == (
+        edited,
+        f"I sent your reply ({len(edited)} characters).",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rejected_reply_is_not_sent_and_the_model_sees_the_denial():
+    started = start_assistant("Where is my parcel?")
+
+    done = scoria.reject(started.run_id, identity={"actor_id": "approver-1"}, reason="wrong tone")
+
+    assert done.status == "completed"  # a rejection does not fail the run: the agent answers
+    assert sent_texts(started.run_id) == []
+    output = agent_step(started.run_id)["output"]
+    assert (output["sent"], output["reply"], output["decision"]) == (False, None, "rejected")
+    assert output["decided_by"] == "approver-1"
+    assert output["answer"].startswith("I did not send the reply: ")
+    assert "wrong tone" in output["answer"]  # the denial the model was given
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sending_is_idempotent_per_step_and_tool_call():
+    """A step that runs again after its tool ran (a crash before the history was saved)
+    finds the reply it sent: the same key, one row, the first text."""
+    deps = ReplyDeps(run_id=str(uuid.uuid4()), step_key="run:step")
+    call = {"tool_name": "send_reply", "tool_call_id": "call-1"}
+    history = [
+        ModelRequest(parts=[UserPromptPart("Where is my parcel?")]),
+        ModelResponse(parts=[ToolCallPart(args={"draft": "first"}, **call)]),
+    ]
+    answers = []
+    for draft in ("first", "second draft"):
+        results = DeferredToolResults(
+            approvals={"call-1": ToolApproved(override_args={"draft": draft})}
+        )
+        # async_to_sync, as on a step's thread: the tool's ORM call comes back to this
+        # thread's connection (run_sync would leave one open on a thread of asgiref's).
+        result = async_to_sync(assistant_agent.run)(
+            message_history=history, deferred_tool_results=results, deps=deps, model=OFFLINE_MODEL
+        )
+        answers.append(result.output)
+    assert list(SentReply.objects.values_list("key", "text")) == [("run:step:call-1", "first")]
+    # The second call ran and reported the reply already sent, not the one it was given.
+    assert answers == ["I sent your reply (5 characters)."] * 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_model_comes_from_settings(settings):
+    """ASSISTANT_MODEL (env SCORIA_DEMO_MODEL) picks the model by name, no code change:
+    here Pydantic AI's own "test" model, which calls every tool with made-up arguments."""
+    settings.ASSISTANT_MODEL = "test"
+    started = start_assistant("Where is my parcel?")
+
+    assert started.status == "waiting_for_approval"
+    (approval,) = scoria.list_approvals(run_id=started.run_id)
+    assert approval.tool_name == "send_reply"
+    assert approval.arguments["draft"] != drafting.compose_draft("Where is my parcel?")["text"]
+    assert started.usage["model"] == "test"
+    done = scoria.approve(started.run_id)
+    assert done.status == "completed"
+    assert sent_texts(started.run_id) == [approval.arguments["draft"]]
 
 
 LONG_PROMPT = (
@@ -121,14 +234,10 @@ def test_short_replies_are_for_anyone_long_ones_for_leads_and_all_expire(setting
     settings.ASSISTANT_APPROVAL_EXPIRES_SECONDS = 90
     settings.ASSISTANT_LEAD_REVIEW_CHARS = 200
     assert len(drafting.compose_draft(LONG_PROMPT)["text"]) > 200
-    runs = {}
-    for name, prompt in (("short", "Where is my parcel?"), ("long", LONG_PROMPT)):
-        runs[name] = scoria.start_run(
-            scoria.identity(actor_id="7"),
-            initial_step=APPROVAL_STEP,
-            runtime={"metadata": {"payload": {"prompt": prompt}}},
-            handlers={"approval": handlers.draft_reply},
-        )
+    runs = {
+        name: start_assistant(prompt, scoria.identity(actor_id="7"))
+        for name, prompt in (("short", "Where is my parcel?"), ("long", LONG_PROMPT))
+    }
     short, long = (scoria.list_approvals(run_id=runs[name].run_id)[0] for name in ("short", "long"))
     assert (short.groups, long.groups) == ([], ["leads"])
     for approval in (short, long):
@@ -140,24 +249,21 @@ def test_short_replies_are_for_anyone_long_ones_for_leads_and_all_expire(setting
 def test_a_long_reply_needs_a_lead_and_edits_reach_the_reply(django_user_model):
     from django.contrib.auth.models import Group
 
-    started = scoria.start_run(
-        scoria.identity(actor_id="7"),
-        initial_step=APPROVAL_STEP,
-        runtime={"metadata": {"payload": {"prompt": LONG_PROMPT}}},
-        handlers={"approval": handlers.draft_reply},
-    )
+    started = start_assistant(LONG_PROMPT, scoria.identity(actor_id="7"))
     member = django_user_model.objects.create_user("member", password="pw")
     lead = django_user_model.objects.create_user("lead", password="pw")
     lead.groups.add(Group.objects.create(name="leads"))
     with pytest.raises(scoria.ScoriaPermissionDenied):
         scoria.approve(started.run_id, identity=scoria.Identity.from_user(member))
+    assert sent_texts(started.run_id) == []
     done = scoria.approve(
         started.run_id,
         identity=scoria.Identity.from_user(lead),
         arguments={"draft": "A shorter, edited reply."},
     )
     assert done.status == "completed"
-    output = scoria.get_run_detail(started.run_id).steps[0]["output"]
+    assert sent_texts(started.run_id) == ["A shorter, edited reply."]
+    output = agent_step(started.run_id)["output"]
     assert output["reply"] == "A shorter, edited reply."
     assert output["approved_by"] == str(lead.pk)
 
@@ -173,10 +279,35 @@ def test_an_unanswered_approval_expires_and_the_reply_is_not_sent(client, operat
     call_command("scoria_recover", stdout=io.StringIO())
 
     assert scoria.get_run(run_id).status == "completed"
-    output = scoria.get_run_detail(run_id).steps[0]["output"]
+    output = agent_step(run_id)["output"]
     assert (output["sent"], output["decision"], output["reply"]) == (False, "expired", None)
+    assert sent_texts(run_id) == []
     html = client.get(reverse("assistant:run", args=[run_id])).content.decode()
     assert 'id="not-sent"' in html and ">expired<" in html
+    assert "I did not send the reply" in html  # the agent's own answer
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sent_reply_about_a_policy_is_handed_to_the_critic():
+    started = start_assistant("Does the refund policy always apply to sale items?")
+    draft = scoria.list_approvals(run_id=started.run_id)[0].arguments["draft"]
+    assert drafting.needs_bounded_review(draft)
+
+    done = scoria.approve(started.run_id)
+
+    assert done.status == "completed"
+    assert sent_texts(started.run_id) == [draft]
+    detail = scoria.get_run_detail(started.run_id)
+    (handoff,) = detail.delegated_handoffs
+    assert (handoff["delegated_role_id"], handoff["delegated_kind"]) == ("critic", "review")
+    # The critic gets the reply and its task: not the agent's message history.
+    assert handoff["projected_context"] == {
+        "task": "policy-and-accuracy review",
+        "draft_answer": draft,
+    }
+    review = detail.steps[1]["output"]
+    assert review["verdict"] == "revise"
+    assert review["findings"][0] == "Cite the policy section the answer relies on."
 
 
 @pytest.mark.django_db(transaction=True)
@@ -210,10 +341,15 @@ def test_anonymous_users_are_sent_to_login(client, example_site):
 @pytest.mark.django_db(transaction=True)
 def test_prompt_approve_and_next_turn(client, operator, example_site):
     client.force_login(operator)
-    run_id, html = start_turn(client, "How do I export my invoices to CSV?")
+    prompt = "How do I export my invoices to CSV?"
+    run_id, html = start_turn(client, prompt)
     assert status_on(html) == "waiting_for_approval"
     assert client.session["last_scoria_run_id"] == run_id
     assert 'id="approval-request"' in html
+    draft = drafting.compose_draft(prompt)["text"]
+    assert f'<blockquote id="draft">{draft}</blockquote>' in html  # the agent's draft
+    assert 'id="reply-sent"' not in html
+    assert re.search(r'id="usage-requests">1<', html)  # the drafting request's usage
     assert reverse("scoria:workflow_detail", args=[run_id]) in html
     session_id = scoria.get_run(run_id).session_id
     assert session_id
@@ -222,7 +358,11 @@ def test_prompt_approve_and_next_turn(client, operator, example_site):
     assert response.status_code == 302
     html = client.get(response["Location"]).content.decode()
     assert status_on(html) == "completed"
+    assert f'<blockquote class="reply" id="reply">{draft}</blockquote>' in html
     assert "ship it" in html
+    assert f"I sent your reply ({len(draft)} characters)." in html  # the model's final answer
+    assert re.search(r'id="usage-requests">2<', html)
+    assert 'id="usage-model">offline-drafter<' in html
     assert scoria.get_run(run_id).status == "completed"
 
     next_id, html = start_turn(client, "And to PDF?")
@@ -234,24 +374,47 @@ def test_prompt_approve_and_next_turn(client, operator, example_site):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_policy_draft_branches_into_a_bounded_review(client, operator, example_site):
+def test_the_page_sends_an_edited_draft_or_rejects_it(client, operator, example_site):
+    client.force_login(operator)
+    run_id, html = start_turn(client, "Where is my parcel?")
+    approval_id = re.search(r'name="approval_id" value="([0-9a-f-]+)"', html).group(1)
+    edited = "Your parcel is on its way."
+    response = client.post(
+        reverse("assistant:approve", args=[run_id]), {"approval_id": approval_id, "draft": edited}
+    )
+    html = client.get(response["Location"]).content.decode()
+    assert status_on(html) == "completed"
+    assert sent_texts(run_id) == [edited]
+    assert f'<blockquote class="edited-draft">{edited}</blockquote>' in html
+    assert f'<blockquote class="reply" id="reply">{edited}</blockquote>' in html
+
+    rejected_id, _ = start_turn(client, "Where is my other parcel?")
+    response = client.post(reverse("assistant:reject", args=[rejected_id]), {"reason": "too curt"})
+    html = client.get(response["Location"]).content.decode()
+    assert status_on(html) == "completed"
+    assert sent_texts(rejected_id) == []
+    assert 'id="not-sent"' in html and ">rejected<" in html
+    assert "I did not send the reply" in html and "too curt" in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_policy_reply_is_handed_to_a_critic_in_the_same_run(client, operator, example_site):
     client.force_login(operator)
     run_id, html = start_turn(client, "Does the refund policy always apply to sale items?")
-    summary = scoria.get_run(run_id)
-    assert summary.kind == "handoff"
-    assert client.session["last_scoria_handoff_run_id"] == run_id
-    approval_run = client.session["last_scoria_run_id"]
-    assert approval_run != run_id
-    assert scoria.get_run(approval_run).status == "waiting_for_approval"
-    assert scoria.get_run(approval_run).session_id == summary.session_id
+    assert status_on(html) == "waiting_for_approval"
+    assert 'id="delegated-evidence"' not in html  # nothing is reviewed before it is sent
 
-    reviews = re.search(r'<p id="reviews">(.*?)</p>', html, re.S).group(1)
-    assert reverse("assistant:run", args=[approval_run]) in reviews  # the run it reviews
+    response = client.post(reverse("assistant:approve", args=[run_id]))
+    html = client.get(response["Location"]).content.decode()
+    assert status_on(html) == "completed"
+    assert 'id="reply"' in html
+    # The step ended in the handoff; the answer comes from the agent's saved history.
+    assert "I sent your reply (" in html
     section = html[html.index('id="delegated-evidence"') :]
-    assert "planner to critic" in section
+    assert "executor to critic" in section
     assert "<code>draft_answer</code>, <code>task</code>" in section
     assert "Cite the policy section the answer relies on." in section
-    assert "2 runs in this session" in html
+    assert "1 run in this session" in html
 
 
 @pytest.mark.django_db(transaction=True)
@@ -284,7 +447,7 @@ def test_staff_see_and_approve_only_their_own_tenants_runs(
     start = {
         "root_role_id": "executor",
         "initial_step": APPROVAL_STEP,
-        "handlers": {"approval": handlers.draft_reply},
+        "handlers": {"approval": REPLY_HANDLER},
         "runtime": {"metadata": {"payload": {"prompt": "Refund order 42"}}},
     }
     foreign = scoria.start_run(scoria.identity(actor_id="g-1", tenant_id="globex"), **start)
@@ -411,15 +574,17 @@ def test_make_demo_prints_the_address_it_serves(addr, url):
     assert result.stdout.strip() == url, result.stderr
 
 
-def test_make_demo_installs_only_the_package_and_its_server():
+def test_make_demo_installs_the_package_its_server_and_pydantic_ai_only():
     makefile = (ROOT / "Makefile").read_text()
     demo = re.search(r"^demo: (.*)$", makefile, re.M).group(1).split()
     assert demo == ["$(DEMO_STAMP)"]
     recipe = re.search(r"^\$\(DEMO_STAMP\):.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
-    assert 'install --quiet -e ".[demo]"\n' in recipe
+    assert 'install --quiet -e ".[demo,pydantic-ai]"\n' in recipe
     assert "[test" not in recipe
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert re.search(r'^demo = \["uvicorn[^"]*"\]$', pyproject, re.M)
+    # The slim package only: a provider's SDK is the user's choice (README, docs).
+    assert re.search(r'^pydantic-ai = \["pydantic-ai-slim[^"\[]*"\]$', pyproject, re.M)
 
 
 @pytest.mark.django_db

@@ -9,7 +9,16 @@ class PromptForm(forms.Form):
 
 
 class ApprovalForm(forms.Form):
+    approval_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    # The reply to send: the agent's draft, as the approver leaves or edits it.
+    draft = forms.CharField(
+        max_length=4000, required=False, strip=False, widget=forms.Textarea(attrs={"rows": 4})
+    )
     note = forms.CharField(max_length=500, required=False)
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(max_length=500, required=False)
 
 
 class CancelForm(forms.Form):

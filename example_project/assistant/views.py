@@ -18,11 +18,12 @@ import scoria_django as scoria
 from scoria_django.streaming import EVENT_TYPES
 
 from . import handlers
-from .drafting import compose_draft, needs_bounded_review
-from .forms import ApprovalForm, CancelForm, PromptForm
+from .agent import final_answer
+from .forms import ApprovalForm, CancelForm, PromptForm, RejectForm
+from .models import SentReply
 
 LAST_RUN_KEY = "last_scoria_run_id"
-LAST_HANDOFF_KEY = "last_scoria_handoff_run_id"
+REPLY_HANDLER = "example_project.assistant.handlers.reply"
 # Plain strings: TextChoices members hash by name, so set lookups need the values.
 ACTIVE = frozenset({"running", "waiting_for_approval"})
 
@@ -55,13 +56,11 @@ def start(request):
         context = {"form": form, "timeline": [], "last_run_id": None}
         return render(request, "assistant/home.html", context, status=400)
     prompt = form.cleaned_data["prompt"]
-    identity = _identity(request)
-    draft = compose_draft(prompt)
     try:
-        # One turn is all-or-nothing; its steps run once this block commits.
+        # One turn is all-or-nothing; its step runs once this block commits.
         with transaction.atomic():
             started = scoria.start_run(
-                identity,
+                _identity(request),
                 root_role_id="executor",
                 initial_step={
                     "sequence": 1,
@@ -70,32 +69,15 @@ def start(request):
                     "status": "queued",
                 },
                 runtime={"metadata": {"payload": {"prompt": prompt}}},
-                handlers={"approval": handlers.draft_reply},
+                # The agent, and the critic it may hand a sent reply to. A path: the agent's
+                # handler is built by agent_handler(), not a def.
+                handlers={"approval": REPLY_HANDLER, "review": handlers.review_draft},
             )
-            handoff_run = None
-            if needs_bounded_review(draft["text"]):
-                handoff_run = scoria.start_handoff_run(
-                    identity,
-                    "critic",
-                    root_role_id="planner",
-                    delegated_kind="review",
-                    handoff_input={"brief": "Review the draft answer for policy and accuracy"},
-                    projected_context={
-                        "task": "policy-and-accuracy review",
-                        "draft_answer": draft["text"],
-                    },
-                    capability_tags=["read_only"],
-                    metadata={"reviews_run_id": started.run_id},
-                    handlers={"review": handlers.review_draft},
-                )
     except scoria.ScoriaError as exc:
         form.add_error(None, f"{exc.code}: {exc.detail}")
         context = {"form": form, "timeline": [], "last_run_id": None}
         return render(request, "assistant/home.html", context, status=400)
     request.session[LAST_RUN_KEY] = started.run_id
-    if handoff_run is not None:
-        request.session[LAST_HANDOFF_KEY] = handoff_run.run_id
-        return redirect("assistant:run", run_id=handoff_run.run_id)
     return redirect("assistant:run", run_id=started.run_id)
 
 
@@ -122,8 +104,13 @@ def _visible_run(request, run_id):
 def run_page(request, run_id):
     summary = _visible_run(request, run_id)
     detail = scoria.get_run_detail(summary.run_id)
-    waiting = [step for step in detail.steps if step["status"] == "waiting_for_approval"]
-    finished = [step for step in detail.steps if step["status"] == "completed"]
+    agent_step = detail.steps[0] if detail.steps else None
+    output = agent_step["output"] if agent_step and agent_step["status"] == "completed" else None
+    # Every send_reply call of the run, decided or not: the draft, then what became of it.
+    approvals = scoria.list_approvals(
+        identity=scoria.identity(tenant_id=summary.tenant_id), run_id=summary.run_id, status=None
+    )
+    pending = [approval for approval in approvals if approval.status == "pending"]
     timeline = (
         scoria.list_runs_for_session(summary.session_id, limit=50)
         if summary.session_id
@@ -133,6 +120,7 @@ def run_page(request, run_id):
     # The page streams the run's events after the last one it shows (static live.js).
     shown = detail.events[-1]["sequence"] if detail.events else 0
     stream_url = reverse("scoria_api:run-stream", args=[summary.run_id])
+    can_decide = summary.awaiting_approval and user.has_perm("scoria_django.resume_run")
     return render(
         request,
         "assistant/run.html",
@@ -142,19 +130,33 @@ def run_page(request, run_id):
             "run": summary,
             "detail": detail,
             "prompt": (detail.metadata.get("payload") or {}).get("prompt"),
-            "reviews_run_id": detail.metadata.get("reviews_run_id"),
-            "approval_request": waiting[0]["approval_request"] if waiting else None,
-            "result": finished[-1]["output"] if finished else None,
+            "approvals": approvals,
+            "pending": pending[0] if pending else None,
+            "sent_replies": list(SentReply.objects.filter(run_id=summary.run_id)),
+            "result": output,
+            # The agent's last words, from its message history on the step (also there when
+            # the step ended in a handoff, whose output names only the critic).
+            "answer": (output or {}).get("answer")
+            or final_answer(agent_step["agent_state"] if agent_step else None),
             "failure": detail.error,
             "delegated": _delegated_evidence(detail),
             "timeline": timeline,
-            "can_resume": summary.awaiting_approval and user.has_perm("scoria_django.resume_run"),
+            "can_resume": can_decide,
             "can_cancel": summary.status in ACTIVE and user.has_perm("scoria_django.cancel_run"),
-            "approval_form": ApprovalForm(),
+            "approval_form": ApprovalForm(initial=_approval_initial(pending)),
+            "reject_form": RejectForm(),
             "cancel_form": CancelForm(),
             "next_turn_form": PromptForm(),
         },
     )
+
+
+def _approval_initial(pending):
+    """The approve form starts from the first pending draft, as the agent wrote it."""
+    if not pending:
+        return None
+    arguments = pending[0].arguments if isinstance(pending[0].arguments, dict) else {}
+    return {"approval_id": pending[0].approval_id, "draft": arguments.get("draft", "")}
 
 
 def _delegated_evidence(detail):
@@ -177,16 +179,52 @@ def approve(request, run_id):
     if not request.user.has_perm("scoria_django.resume_run"):
         raise PermissionDenied("You may not approve runs.")
     form = ApprovalForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
+    data = form.cleaned_data if form.is_valid() else {}
+    note, draft = data.get("note") or "", data.get("draft") or ""
     try:
-        # Resume the exact run: same run_id, the waiting step runs again with the approval.
-        resumed = scoria.resume_run(
-            summary.run_id, identity=_identity(request), input={"note": note} if note else None
+        # The exact run: its waiting step runs again and send_reply gets the approved
+        # arguments, with the draft as the approver edited it when they changed it.
+        resumed = scoria.approve(
+            summary.run_id,
+            approval_id=data.get("approval_id") or None,
+            identity=_identity(request),
+            input={"note": note} if note else None,
+            arguments=_edited(summary.run_id, data.get("approval_id"), draft),
         )
     except scoria.ScoriaError as exc:
         messages.error(request, f"{exc.code}: {exc.detail}")
     else:
         messages.success(request, f"Approved. The run is now {resumed.status}.")
+    return redirect("assistant:run", run_id=summary.run_id)
+
+
+def _edited(run_id, approval_id, draft):
+    """The arguments with the edited draft, or None when the draft was left as requested."""
+    if not approval_id or not draft.strip():
+        return None
+    requested = scoria.get_approval(approval_id)
+    if str(requested.run_id) != str(run_id) or not isinstance(requested.arguments, dict):
+        return None
+    if requested.arguments.get("draft") == draft:
+        return None
+    return {**requested.arguments, "draft": draft}
+
+
+@login_required
+@require_POST
+def reject(request, run_id):
+    summary = _visible_run(request, run_id)
+    if not request.user.has_perm("scoria_django.resume_run"):
+        raise PermissionDenied("You may not decide on runs.")
+    form = RejectForm(request.POST)
+    reason = (form.cleaned_data["reason"] if form.is_valid() else "") or "rejected by the user"
+    try:
+        # The agent sees the denial (with this reason) and answers without sending.
+        resumed = scoria.reject(summary.run_id, identity=_identity(request), reason=reason)
+    except scoria.ScoriaError as exc:
+        messages.error(request, f"{exc.code}: {exc.detail}")
+    else:
+        messages.success(request, f"Rejected. The run is now {resumed.status}.")
     return redirect("assistant:run", run_id=summary.run_id)
 
 

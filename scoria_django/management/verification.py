@@ -107,14 +107,16 @@ class Checklist:
     def _execute_queued(self, run_id):
         """Run the run's queued steps now, in this transaction, on the executor's path."""
         from ..models import Step
-        from ..runtime.executor import execute
+        from ..runtime.executor import CallingThread, claim_step, run_claimed
 
         for _ in range(20):  # a bound: a handler that keeps queueing steps is not hung on
             step = Step.objects.filter(run_id=run_id, status="queued").order_by("sequence").first()
             if step is None:
                 return
             before = step.status
-            execute(str(run_id), str(step.pk))
+            # On this thread: the handler's own writes (ctx.save_agent_state, usage) go
+            # through this transaction's connection.
+            run_claimed(claim_step(str(run_id), str(step.pk)), CallingThread())
             step.refresh_from_db()
             if step.status == before:
                 return  # no handler claimed it: it stays queued, as in production

@@ -65,9 +65,9 @@ def execute(run_id, step_id):
     run_claimed(claim_step(run_id, step_id))
 
 
-def run_claimed(claim):
-    """Run a claimed step, then every step this worker goes on to claim."""
-    worker = None
+def run_claimed(claim, worker=None):
+    """Run a claimed step, then every step this worker goes on to claim (on ``worker``,
+    else on a handler thread of its own)."""
     try:
         while claim is not None:
             if not _handler_loaded(claim):
@@ -258,6 +258,21 @@ class _HandlerCall:
             self.abandoned = True
         self.cancel()
         return True
+
+
+class CallingThread:
+    """Runs handlers on the calling thread and its database connection, without a timeout:
+    for ``scoria_verify``, whose writes stay in one uncommitted transaction that a handler
+    thread's own connection could not see (and on SQLite would wait on), so a handler that
+    writes through ``ctx`` (an agent's state and usage) could not be verified."""
+
+    abandoned = False
+
+    def submit(self, call, handler, ctx):
+        call.run(handler, ctx, tracing.current())
+
+    def stop(self):
+        pass
 
 
 class _HandlerThread:

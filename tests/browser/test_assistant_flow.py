@@ -1,4 +1,5 @@
-"""The guide's flow as a person clicks it: the example project in headless Chromium."""
+"""The guide's flow as a person clicks it: the example project in headless Chromium, its
+assistant a Pydantic AI agent on the offline model (drafts, asks to send, sends)."""
 
 import re
 
@@ -34,7 +35,13 @@ def test_login_prompt_approve_and_second_turn(
     page.fill("#prompt-form textarea[name=prompt]", "How do I export my invoices to CSV?")
     page.click("#prompt-form button[type=submit]")
     expect(page.locator("#run-status")).to_have_text("waiting_for_approval")
+    # The agent drafted and called send_reply: the call waits for a person.
     expect(page.locator("#draft")).to_contain_text("invoices")
+    expect(page.locator("#approval-request")).to_contain_text("send_reply")
+    expect(page.locator("#agent-drafts .approval-status")).to_have_text("pending")
+    expect(page.locator("#reply-sent")).to_have_count(0)
+    expect(page.locator("#usage-requests")).to_have_text("1")
+    draft = page.locator("#draft").inner_text()
     run_id = page.locator("#run-id").inner_text()
     run_url = page.url
     assert run_url.endswith(f"/assistant/runs/{run_id}/")
@@ -47,10 +54,18 @@ def test_login_prompt_approve_and_second_turn(
     shot("2-operator-evidence")
 
     page.goto(run_url)
+    expect(page.locator("#approve-form textarea[name=draft]")).to_have_value(draft)
+    edited = f"{draft} Billing > Export has the button."
+    page.fill("#approve-form textarea[name=draft]", edited)
     page.fill("#approve-form input[name=note]", "looks right")
     page.click("#approve-form button[type=submit]")
     expect(page.locator("#run-status")).to_have_text("completed")
-    expect(page.locator("#reply")).to_contain_text("invoices")
+    # The tool sent the reply as the approver edited it; the model then said what happened.
+    expect(page.locator("#reply")).to_have_text(edited)
+    expect(page.locator("#reply-sent")).to_contain_text("looks right")
+    expect(page.locator("#answer")).to_have_text(f"I sent your reply ({len(edited)} characters).")
+    expect(page.locator("#usage-requests")).to_have_text("2")
+    expect(page.locator("#usage-model")).to_have_text("offline-drafter")
     shot("3-completed")
 
     page.fill("#next-turn textarea[name=prompt]", "And can I export them to PDF?")
