@@ -14,6 +14,7 @@ import time
 import pytest
 from agents import Agent, RunConfig, Runner, function_tool
 from agents.items import ToolApprovalItem
+from asgiref.sync import async_to_sync
 from pydantic import BaseModel
 
 import scoria_django as scoria
@@ -137,7 +138,8 @@ def test_rejecting_tells_the_model_which_answers_without_the_tool():
     assert done.status == "completed"
     assert h.SENT == []
     assert step_of(run.run_id).output == {
-        "output": "final: Tool execution was not approved. Reason: not to that customer"
+        "output": "final: The tool call was rejected by a reviewer, so it did not run. "
+        "Reason: not to that customer"
     }
     assert approvals_of(run.run_id)[0].status == "rejected"
 
@@ -150,8 +152,8 @@ def test_an_expired_approval_is_a_denial_the_model_answers():
     assert Run.objects.get(pk=run.run_id).status == "completed"
     assert h.SENT == []
     assert step_of(run.run_id).output == {
-        "output": "final: Tool execution was not approved: the approval expired before "
-        "anyone decided."
+        "output": "final: The tool call was not approved in time, so it did not run. "
+        "Reason: expired"
     }
 
 
@@ -189,7 +191,8 @@ def test_two_calls_in_one_turn_are_two_approvals_decided_apart():
     assert done.status == "completed"
     assert [(to, text) for to, text, _key in h.SENT] == [("b@example.com", "hello")]
     assert step_of(run.run_id).output == {
-        "output": "final: sent to b@example.com: hello | Tool execution was not approved."
+        "output": "final: sent to b@example.com: hello | The tool call was rejected by a "
+        "reviewer, so it did not run."
     }
 
 
@@ -262,13 +265,13 @@ def test_on_output_may_hand_off():
     assert "agent_state" not in (steps[1].projected_context or {})
 
 
-def test_a_run_without_a_prompt_fails_with_invalid_payload():
+def test_a_run_without_a_prompt_fails_with_agent_prompt_missing():
     run = start(input={"question": "where is the prompt?"})
 
     step = step_of(run.run_id)
     assert run.status == "failed"
-    assert step.error["type"] == "scoria_django.exceptions.InvalidPayload"
-    assert "the agent needs a prompt" in step.error["message"]
+    assert step.error["reason"] == "agent_prompt_missing"
+    assert "agent_handler(prompt=...)" in step.error["detail"]
     assert h.RESPONSES == []
 
 
@@ -282,16 +285,15 @@ def test_the_prompt_may_come_from_the_payload():
     assert approvals_of(run.run_id)[0].arguments["text"] == "from the payload"
 
 
-@pytest.mark.parametrize(
-    ("kind", "words"), [("bad_options", "colour"), ("not_a_mapping", "must return a mapping")]
-)
-def test_bad_approval_options_fail_the_step_with_invalid_option(kind, words):
+@pytest.mark.parametrize("kind", ["bad_options", "not_a_mapping"])
+def test_bad_approval_options_fail_the_step_with_invalid_outcome(kind):
     run = start(kind)
 
     step = step_of(run.run_id)
     assert run.status == "failed"
-    assert step.error["type"] == "scoria_django.exceptions.InvalidOption"
-    assert words in step.error["message"]
+    assert step.error["reason"] == "invalid_outcome"
+    assert "approval(ctx, call) must return None or a dict of" in step.error["detail"]
+    assert approvals_of(run.run_id) == []
 
 
 def test_bad_arguments_to_agent_handler_are_invalid_option():
@@ -335,9 +337,9 @@ def test_a_run_config_factory_must_return_a_run_config(settings):
         module=__name__,
     )
     with pytest.raises(InvalidOption) as error:
-        bad._run_config(ctx=None)
+        async_to_sync(bad._run_config)(ctx=None)
     assert error.value.field == "run_config"
-    assert isinstance(adapter.AgentHandler._run_config(h.flaky, None), RunConfig)
+    assert isinstance(async_to_sync(adapter.AgentHandler._run_config)(h.flaky, None), RunConfig)
 
 
 def test_model_names_for_usage():
@@ -354,9 +356,8 @@ def test_model_names_for_usage():
 
 
 def test_a_state_another_adapter_saved_is_refused():
-    with pytest.raises(InvalidPayload) as error:
-        adapter._saved_state({"framework": "pydantic-ai", "version": 1})
-    assert error.value.field == "agent_state"
+    refused = adapter._saved_state({"format": "scoria.pydantic_ai/1", "messages": []})
+    assert refused == scoria.fail("invalid_agent_state", detail=refused.details["detail"])
     assert adapter._saved_state(None) is None
 
 

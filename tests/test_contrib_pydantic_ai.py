@@ -19,7 +19,7 @@ from scoria_django.contrib.pydantic_ai import (
     tool_call_key,
 )
 from scoria_django.exceptions import InvalidOption
-from scoria_django.models import Approval, Handoff, Step
+from scoria_django.models import Approval, Handoff, Run, Step
 from tests import pydantic_ai_handlers as h
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -444,17 +444,30 @@ def test_step_context_outside_a_step_is_a_clear_error():
     with pytest.raises(scoria.ScoriaError) as e:
         tool_call_key(SimpleNamespace(tool_call_id="call-1"))
     assert e.value.code == "no_step_running"
-    with pytest.raises(InvalidOption, match="RunContext of a tool call"):
+    with pytest.raises(InvalidOption, match="needs the call's id"):
         tool_call_key(SimpleNamespace(tool_call_id=None))
 
 
-def test_the_handler_is_registered_by_its_dotted_path_not_as_an_object():
-    # A worker imports handlers by path; the closure's own name does not import.
+def test_the_handler_registers_as_an_object_by_the_name_it_is_assigned_to():
+    # A worker imports handlers by path: the object resolves to its module-level name.
+    started = scoria.start_run(
+        IDENTITY,
+        initial_step={"kind": "assistant", "role_id": "assistant", "input": "hi"},
+        handlers={"assistant": h.assistant},
+    )
+    assert Run.objects.get(pk=started.run_id).handlers == {
+        "assistant": "tests.pydantic_ai_handlers.assistant"
+    }
+
+
+def test_a_handler_made_inside_a_function_is_not_found():
+    # Nothing a worker could import names it.
+    local = agent_handler(h.agent)
     with pytest.raises(scoria.ScoriaError) as error:
         scoria.start_run(
             IDENTITY,
             initial_step={"kind": "assistant", "role_id": "assistant", "input": "hi"},
-            handlers={"assistant": h.assistant},
+            handlers={"assistant": local},
         )
     assert error.value.code == "handler_not_found"
     assert "closures cannot be handlers" in error.value.detail

@@ -1,5 +1,7 @@
 """Handler mappings: resolved to dotted paths before any write, imported when a step runs."""
 
+import sys
+
 from django.utils.module_loading import import_string
 
 from ..conf import scoria_settings
@@ -33,7 +35,7 @@ def dotted_path(handler, kind):
     if isinstance(handler, str):
         path = check_text(handler, field=f"handlers.{kind}", error=InvalidOption)
     elif callable(handler):
-        path = f"{getattr(handler, '__module__', '')}.{getattr(handler, '__qualname__', '')}"
+        path = _path_of(handler)
     else:
         raise HandlerNotFound(
             f"handler for kind {kind!r} is neither callable nor a path", field=f"handlers.{kind}"
@@ -56,6 +58,21 @@ def dotted_path(handler, kind):
             f"{path!r} does not name the handler for kind {kind!r}", field=f"handlers.{kind}"
         )
     return path
+
+
+def _path_of(handler):
+    """``module.qualname``; for a handler a factory made (``agent_handler(...)``: a closure,
+    or an object without a qualname), the module-level name it is assigned to in the module
+    it names as its ``__module__``."""
+    module = getattr(handler, "__module__", None) or ""
+    qualname = getattr(handler, "__qualname__", None) or ""
+    if qualname and "<locals>" not in qualname:
+        return f"{module}.{qualname}"
+    namespace = getattr(sys.modules.get(module), "__dict__", {})
+    for name, value in namespace.items():
+        if value is handler:
+            return f"{module}.{name}"
+    return f"{module}.{qualname}"
 
 
 def resolve_handlers(handlers):

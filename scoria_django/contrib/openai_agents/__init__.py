@@ -22,7 +22,8 @@ except ImportError as exc:
         'pip install "scoria_django[openai-agents]" (the "openai-agents" package)'
     ) from exc
 
+from ..agent_steps import NoStepRunning, step_context
 from .adapter import AgentHandler, agent_handler
-from .tools import step_context, tool_call_key
+from .tools import tool_call_key
 
-__all__ = ["AgentHandler", "agent_handler", "step_context", "tool_call_key"]
+__all__ = ["AgentHandler", "NoStepRunning", "agent_handler", "step_context", "tool_call_key"]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,6 +14,17 @@ from ... import outcomes
 from ...exceptions import InvalidOption, InvalidPayload
 from ...policies import RetryPolicy
 from ...policies import handler as handler_policy
+from ..agent_steps import (
+    approval_options,
+    call_hook,
+    caller_module,
+    check_callables,
+    complete_with_output,
+    default_prompt,
+    denial_message,
+    missing_prompt,
+    running_step,
+)
 from .tools import StepRun, _current, with_ledger
 
 STATE_VERSION = 1
@@ -25,8 +34,6 @@ ContextFactory = Callable[[Any], Any]
 ApprovalOptions = Callable[[Any, ToolApprovalItem], Mapping[str, Any] | None]
 OutputHandler = Callable[[Any, Any], Any]
 RunConfigFactory = Callable[[Any], RunConfig]
-
-_APPROVAL_OPTIONS = frozenset({"reason", "assignees", "groups", "expires_in", "on_expiry"})
 
 
 def agent_handler(
@@ -59,14 +66,7 @@ def agent_handler(
     """
     if not isinstance(agent, Agent):
         raise InvalidOption("agent_handler needs an agents.Agent", field="agent")
-    for name, value in (
-        ("prompt", prompt),
-        ("context", context),
-        ("approval", approval),
-        ("on_output", on_output),
-    ):
-        if value is not None and not callable(value):
-            raise InvalidOption(f"{name} must be a callable taking ctx", field=name)
+    check_callables(prompt=prompt, context=context, approval=approval, on_output=on_output)
     if run_config is not None and not (isinstance(run_config, RunConfig) or callable(run_config)):
         raise InvalidOption(
             "run_config must be an agents.RunConfig or a callable returning one",
@@ -84,8 +84,9 @@ def agent_handler(
         on_output=on_output,
         run_config=run_config,
         max_turns=max_turns,
-        # The module that assigns the handler to a name: its dotted path starts there.
-        module=sys._getframe(1).f_globals.get("__name__", __name__),
+        # The module that assigns the handler to a name: a worker imports it from there
+        # (``runtime.handlers`` finds the name).
+        module=caller_module(),
     )
     return handler_policy(retry=retry, timeout=timeout)(found)
 
@@ -116,30 +117,28 @@ class AgentHandler:
         self.max_turns = max_turns
         self.__module__ = module
 
-    def __getattr__(self, name: str) -> str:
-        # scoria stores a handler as "<__module__>.<__qualname__>" and imports it back in a
-        # worker: the qualname of this object is the module-level name it is assigned to.
-        if name in ("__qualname__", "__name__"):
-            module = sys.modules.get(self.__dict__.get("__module__", ""))
-            for attribute, value in vars(module or object()).items():
-                if value is self:
-                    return attribute
-        raise AttributeError(name)
-
     def __repr__(self) -> str:
         return f"<scoria openai_agents handler for agent {self.agent.name!r}>"
 
     async def __call__(self, ctx: Any) -> Any:
+        with running_step(ctx):
+            return await self._run(ctx)
+
+    async def _run(self, ctx: Any) -> Any:
         saved = _saved_state(ctx.agent_state)
+        if isinstance(saved, outcomes.Fail):
+            return saved
         run = StepRun(ctx=ctx)
-        run_context = self.context(ctx) if self.context else None
-        config = self._run_config(ctx)
+        run_context = await call_hook(self.context, ctx) if self.context else None
+        config = await self._run_config(ctx)
         if saved is not None:
             # Outputs of tools that ran in an earlier attempt: never run twice (tools.py).
             run.tool_outputs = dict(saved.get("tool_outputs") or {})
         if saved is None or saved.get("run_state") is None:
             # No pause yet: the agent starts from the prompt.
-            agent_input: Any = self._prompt(ctx)
+            agent_input: Any = await self._prompt(ctx)
+            if agent_input is None:
+                return missing_prompt()
         else:
             run.run_state = saved["run_state"]
             state = await RunState.from_json(
@@ -153,7 +152,7 @@ class AgentHandler:
                 # Interrupted before these approvals were recorded (a crash): ask again,
                 # keeping the decisions already made.
                 await ctx.asave_agent_state(run.snapshot())
-                return self._ask(ctx, undecided)
+                return await self._ask(ctx, undecided)
             agent_input = state
         token = _current.set(run)
         try:
@@ -170,35 +169,30 @@ class AgentHandler:
             run.decisions = {}
             run.tool_outputs = {}  # the state now holds their outputs itself
             await ctx.asave_agent_state(run.snapshot())
-            return self._ask(ctx, result.interruptions)
-        if self.on_output is not None:
-            return self.on_output(ctx, result.final_output)
-        return outcomes.complete({"output": _jsonable(result.final_output)})
+            return await self._ask(ctx, result.interruptions)
+        return await call_hook(self.on_output or complete_with_output, ctx, result.final_output)
 
-    def _run_config(self, ctx: Any) -> RunConfig:
+    async def _run_config(self, ctx: Any) -> RunConfig:
         if self.run_config is None:
             return RunConfig()
         if isinstance(self.run_config, RunConfig):
             return self.run_config
-        config = self.run_config(ctx)
+        config = await call_hook(self.run_config, ctx)
         if not isinstance(config, RunConfig):
             raise InvalidOption(
                 "run_config(ctx) must return an agents.RunConfig", field="run_config"
             )
         return config
 
-    def _prompt(self, ctx: Any) -> Any:
-        value = self.prompt(ctx) if self.prompt is not None else _default_prompt(ctx)
+    async def _prompt(self, ctx: Any) -> Any:
+        """The agent's input: a non-blank string or a non-empty list of input items; None
+        when there is none."""
+        value = await call_hook(self.prompt or default_prompt, ctx)
         if isinstance(value, str) and value.strip():
             return value
         if isinstance(value, list) and value:
             return value
-        raise InvalidPayload(
-            "the agent needs a prompt: a non-empty string (or input items) in "
-            'ctx.input["prompt"], ctx.input, the payload\'s "prompt" or "message", or from '
-            "agent_handler(prompt=...)",
-            field="input",
-        )
+        return None
 
     def _apply_decisions(
         self,
@@ -226,25 +220,15 @@ class AgentHandler:
                 if edited is not None and edited != _arguments(item):
                     run.edits[call_id] = json.dumps(edited)
             else:
-                state.reject(item, rejection_message=_denial(decision))
+                state.reject(item, rejection_message=denial_message(decision))
         return undecided
 
-    def _ask(self, ctx: Any, items: list[ToolApprovalItem]) -> outcomes.WaitForApproval:
+    async def _ask(self, ctx: Any, items: list[ToolApprovalItem]) -> Any:
         requests = []
         for item in items:
-            options = (self.approval(ctx, item) or {}) if self.approval else {}
-            if not isinstance(options, Mapping):
-                raise InvalidOption(
-                    "approval(ctx, item) must return a mapping of approval options or None",
-                    field="approval",
-                )
-            unknown = set(options) - _APPROVAL_OPTIONS
-            if unknown:
-                raise InvalidOption(
-                    f"approval(ctx, item) returned unknown options {sorted(unknown)}; allowed: "
-                    f"{sorted(_APPROVAL_OPTIONS)}",
-                    field="approval",
-                )
+            options = await approval_options(self.approval, ctx, item)
+            if isinstance(options, outcomes.Fail):
+                return options
             requests.append(
                 outcomes.approval_request(
                     item.qualified_name or item.tool_name or "tool",
@@ -287,8 +271,9 @@ def _model_name(model: str | Model | None) -> str | None:
     return named if isinstance(named, str) and named else type(model).__name__
 
 
-def _saved_state(value: Any) -> dict[str, Any] | None:
-    """The adapter's saved state, or None before its first save; anything else is refused."""
+def _saved_state(value: Any) -> dict[str, Any] | outcomes.Fail | None:
+    """The adapter's saved state, or None before its first save; anything else (a state
+    another adapter or a person wrote) fails the step with ``invalid_agent_state``."""
     if value is None:
         return None
     if (
@@ -296,10 +281,10 @@ def _saved_state(value: Any) -> dict[str, Any] | None:
         or value.get("framework") != "openai-agents"
         or value.get("version") != STATE_VERSION
     ):
-        raise InvalidPayload(
-            "the step's agent_state was not saved by scoria_django.contrib.openai_agents "
-            f"(version {STATE_VERSION})",
-            field="agent_state",
+        return outcomes.fail(
+            "invalid_agent_state",
+            detail="the step's agent_state was not saved by "
+            f"scoria_django.contrib.openai_agents (version {STATE_VERSION})",
         )
     return value
 
@@ -335,36 +320,3 @@ def _arguments(item: ToolApprovalItem) -> Any:
         return json.loads(arguments)
     except ValueError:
         return arguments  # the model's own text, shown as it is
-
-
-def _denial(decision: Mapping[str, Any]) -> str:
-    """What the model is told instead of the tool's output."""
-    if decision.get("decision") == "expired":
-        return "Tool execution was not approved: the approval expired before anyone decided."
-    reason = decision.get("reason")
-    if reason:
-        return f"Tool execution was not approved. Reason: {reason}"
-    return "Tool execution was not approved."
-
-
-def _default_prompt(ctx: Any) -> Any:
-    value = ctx.input
-    if isinstance(value, dict) and "prompt" in value:
-        return value["prompt"]
-    if isinstance(value, str):
-        return value
-    payload = ctx.payload
-    if isinstance(payload, dict):
-        for key in ("prompt", "message"):
-            if key in payload:
-                return payload[key]
-    return None
-
-
-def _jsonable(value: Any) -> Any:
-    """A structured final output (a pydantic model, a dataclass) as JSON values."""
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    return value

@@ -20,17 +20,13 @@ from typing import Any
 from agents import Agent, FunctionTool
 from agents.tool_context import ToolContext
 
-from ...exceptions import ScoriaError
+from ..agent_steps import call_key
 
 # The run of the step whose agent is running now (set by the handler around Runner.run). A
 # contextvar, not a global: the SDK runs tools in tasks and threads that copy the context.
 _current: contextvars.ContextVar[StepRun | None] = contextvars.ContextVar(
     "scoria_openai_agents_step", default=None
 )
-
-
-class NoStepRunning(ScoriaError, LookupError):
-    code = "no_step_running"
 
 
 @dataclasses.dataclass
@@ -83,20 +79,11 @@ def recordable(output: Any) -> Any:
     return output
 
 
-def step_context() -> Any:
-    """The ``ctx`` of the step whose agent is running, for a tool to key its side effects on
-    (``tool_call_key``) or to report progress; raises ``no_step_running`` elsewhere."""
-    run = _current.get()
-    if run is None:
-        raise NoStepRunning("no scoria step is running an agent in this context")
-    return run.ctx
-
-
 def tool_call_key(tool_context: ToolContext[Any]) -> str:
     """A key for one tool call that is the same every time the step runs it:
     ``"<run_id>:<step_id>:<call_id>"``. Give it to an external system as an idempotency key
     so a call repeated inside the crash window (docs/agents-openai.md) takes effect once."""
-    return f"{step_context().idempotency_key}:{tool_context.tool_call_id}"
+    return call_key(getattr(tool_context, "tool_call_id", None))
 
 
 def _wrapped_invoker(

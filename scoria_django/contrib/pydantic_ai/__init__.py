@@ -20,6 +20,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "pip install 'scoria-django[pydantic-ai]' (or pydantic-ai-slim)"
     ) from exc
 
-from .adapter import STATE_FORMAT, NoStepRunning, agent_handler, step_context, tool_call_key
+from ..agent_steps import NoStepRunning, step_context
+from .adapter import STATE_FORMAT, agent_handler, tool_call_key
 
 __all__ = ["STATE_FORMAT", "NoStepRunning", "agent_handler", "step_context", "tool_call_key"]

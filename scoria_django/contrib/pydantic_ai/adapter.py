@@ -15,13 +15,11 @@ running again.
 
 from __future__ import annotations
 
-import contextvars
-import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from pydantic_ai import (
     DeferredToolRequests,
     DeferredToolResults,
@@ -45,9 +43,21 @@ from pydantic_ai.models import Model
 from pydantic_core import to_jsonable_python
 
 from ... import outcomes
-from ...exceptions import InvalidOption, ScoriaError
+from ...exceptions import InvalidOption
 from ...policies import handler as scoria_handler
 from ...usage import MAX_MODEL_NAME
+from ..agent_steps import (
+    approval_options,
+    call_hook,
+    call_key,
+    caller_module,
+    check_callables,
+    complete_with_output,
+    default_prompt,
+    denial_message,
+    missing_prompt,
+    running_step,
+)
 
 if TYPE_CHECKING:
     from ...policies import RetryPolicy
@@ -55,38 +65,12 @@ if TYPE_CHECKING:
 
 STATE_FORMAT = "scoria.pydantic_ai/1"
 
-# What ``approval(ctx, call)`` may set on a request; tool name, arguments and call id are
-# the model's.
-APPROVAL_OPTIONS = frozenset({"reason", "assignees", "groups", "expires_in", "on_expiry"})
-
-_current_step: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar(
-    "scoria_pydantic_ai_step", default=None
-)
-
-
-class NoStepRunning(ScoriaError, LookupError):
-    code = "no_step_running"
-
-
-def step_context() -> StepContext:
-    """The ``ctx`` of the step whose agent is running: for tools, deps factories and
-    instructions that need the run, the identity or ``ctx.idempotency_key``; raises
-    ``no_step_running`` elsewhere."""
-    ctx = _current_step.get()
-    if ctx is None:
-        raise NoStepRunning("step_context() is only available while agent_handler runs an agent")
-    return ctx
-
 
 def tool_call_key(run_context: RunContext[Any]) -> str:
     """A key for one tool call's side effect, the same on every rerun of the step
     (``"<run_id>:<step_id>:<tool_call_id>"``): give it to the system the tool writes to,
     which closes the crash window of docs/agents-pydantic-ai.md#exactly-once-and-where-it-stops."""
-    if not getattr(run_context, "tool_call_id", None):
-        raise InvalidOption(
-            "tool_call_key() needs the RunContext of a tool call", field="run_context"
-        )
-    return f"{step_context().idempotency_key}:{run_context.tool_call_id}"
+    return call_key(getattr(run_context, "tool_call_id", None))
 
 
 class ClaimLost(RuntimeError):
@@ -178,40 +162,6 @@ class _ToolLedger(AbstractCapability[Any]):
         return result
 
 
-async def _call(function: Callable[..., Any], *args: Any) -> Any:
-    """``function(*args)``, awaited when it is a coroutine function (hooks may be either)."""
-    value = function(*args)
-    if inspect.isawaitable(value):
-        value = await value
-    return value
-
-
-def _default_prompt(ctx: StepContext) -> object:
-    value = ctx.input
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping) and "prompt" in value:
-        return value["prompt"]
-    payload = ctx.payload
-    if isinstance(payload, Mapping):
-        for key in ("prompt", "message"):
-            if key in payload:
-                return payload[key]
-    return None
-
-
-def _output_json(output: object) -> object:
-    if isinstance(output, str):
-        return output
-    if isinstance(output, BaseModel):
-        return output.model_dump(mode="json")
-    return to_jsonable_python(output)
-
-
-def _default_on_output(ctx: StepContext, output: object) -> object:
-    return outcomes.complete({"output": _output_json(output)})
-
-
 def _with_deferred(output_type: Any) -> Any:
     """The agent's output type plus ``DeferredToolRequests`` (None: it has it already)."""
     if output_type is DeferredToolRequests:
@@ -224,16 +174,7 @@ def _with_deferred(output_type: Any) -> Any:
 
 
 def _denial(decision: Mapping[str, Any]) -> ToolDenied:
-    # What the model reads: the decision and the person's words, never who decided.
-    if decision.get("decision") == "expired":
-        message = "The tool call was not approved in time, so it did not run."
-    else:
-        message = "The tool call was rejected by a reviewer, so it did not run."
-    if decision.get("reason"):
-        message += f" Reason: {decision['reason']}"
-    if decision.get("comment"):
-        message += f" Comment: {decision['comment']}"
-    return ToolDenied(message)
+    return ToolDenied(denial_message(decision))
 
 
 def _decided_any(waiting: list[dict[str, Any]], approvals: list[dict[str, Any]]) -> bool:
@@ -277,30 +218,6 @@ def _deferred_results(
     return DeferredToolResults(approvals=results)
 
 
-async def _approval_options(
-    approval: Callable[[StepContext, ToolCallPart], Any] | None,
-    ctx: StepContext,
-    call: ToolCallPart,
-) -> dict[str, Any] | outcomes.Fail:
-    if approval is None:
-        return {}
-    options = await _call(approval, ctx, call)
-    if options is None:
-        return {}
-    if not isinstance(options, Mapping) or not set(options) <= APPROVAL_OPTIONS:
-        return outcomes.fail(
-            "invalid_outcome",
-            detail="approval(ctx, call) must return a dict of "
-            + ", ".join(sorted(APPROVAL_OPTIONS)),
-        )
-    return dict(options)
-
-
-def _check_callable(value: object, name: str) -> None:
-    if value is not None and not callable(value):
-        raise InvalidOption(f"agent_handler {name}= must be a callable", field=name)
-
-
 def agent_handler(
     agent: AbstractAgent[Any, Any],
     *,
@@ -320,13 +237,7 @@ def agent_handler(
     """
     if not isinstance(agent, AbstractAgent):
         raise InvalidOption("agent_handler needs a pydantic_ai Agent", field="agent")
-    for name, value in (
-        ("prompt", prompt),
-        ("deps", deps),
-        ("approval", approval),
-        ("on_output", on_output),
-    ):
-        _check_callable(value, name)
+    check_callables(prompt=prompt, deps=deps, approval=approval, on_output=on_output)
     if model is not None and not isinstance(model, Model | str) and not callable(model):
         raise InvalidOption(
             "agent_handler model= must be a model, a model name or a callable", field="model"
@@ -334,8 +245,7 @@ def agent_handler(
     output_type = _with_deferred(agent.output_type)
 
     async def handler(ctx: StepContext) -> Any:
-        token = _current_step.set(ctx)
-        try:
+        with running_step(ctx):
             # Pydantic AI carries context variables between its tasks, Django's per-context
             # connection store among them: a connection first opened inside the agent's
             # run can be dropped from the step's context and leak. Opened here, before
@@ -343,8 +253,6 @@ def agent_handler(
             if not await ctx.aheartbeat():
                 raise ClaimLost("the step's claim was lost before its agent started")
             return await _run_agent(ctx)
-        finally:
-            _current_step.reset(token)
 
     async def _run_agent(ctx: StepContext) -> Any:
         stored = ctx.agent_state
@@ -360,9 +268,10 @@ def agent_handler(
         if output_type is not None:
             options["output_type"] = output_type
         if model is not None:
-            options["model"] = model if isinstance(model, Model | str) else await _call(model, ctx)
+            given = model if isinstance(model, Model | str) else await call_hook(model, ctx)
+            options["model"] = given
         if deps is not None:
-            options["deps"] = await _call(deps, ctx)
+            options["deps"] = await call_hook(deps, ctx)
 
         user_prompt: str | None = None
         history = None
@@ -382,12 +291,9 @@ def agent_handler(
                     return results
                 options["deferred_tool_results"] = results
         else:
-            given = await _call(prompt or _default_prompt, ctx)
+            given = await call_hook(prompt or default_prompt, ctx)
             if not isinstance(given, str) or not given.strip():
-                return outcomes.fail(
-                    "agent_prompt_missing",
-                    detail="no prompt: give the step input a prompt, or agent_handler(prompt=)",
-                )
+                return missing_prompt()
             user_prompt = given
 
         async with agent.iter(user_prompt, message_history=history, **options) as run:
@@ -408,7 +314,7 @@ def agent_handler(
 
         if isinstance(output, DeferredToolRequests):
             return await _pause(ctx, session, output)
-        return await _call(on_output or _default_on_output, ctx, output)
+        return await call_hook(on_output or complete_with_output, ctx, output)
 
     async def _pause(ctx: StepContext, session: _Session, requests: DeferredToolRequests) -> Any:
         if requests.calls:
@@ -422,7 +328,7 @@ def agent_handler(
         waiting = []
         for call in requests.approvals:
             arguments = call.args_as_dict()
-            extra = await _approval_options(approval, ctx, call)
+            extra = await approval_options(approval, ctx, call)
             if isinstance(extra, outcomes.Fail):
                 return extra
             approval_requests.append(
@@ -437,6 +343,9 @@ def agent_handler(
         await session.save()  # before pausing: the continuation reads what it waits on
         return outcomes.wait_for_approvals(approval_requests)
 
+    # Registered by the module-level name it is assigned to, as a path or as the object
+    # (``runtime.handlers``): a worker imports it from there.
+    handler.__module__ = caller_module()
     if retry is not None or timeout is not None:
         handler = scoria_handler(retry=retry, timeout=timeout)(handler)
     return handler
