@@ -38,6 +38,35 @@ class NoStepRunning(ScoriaError, LookupError):
     code = "no_step_running"
 
 
+class ClaimLost(RuntimeError):
+    """The step's claim was lost while its agent ran (the run was cancelled, or recovery gave
+    the step to another worker): the agent stops, its result would be discarded and the
+    saved state is the next holder's."""
+
+
+async def save_state(ctx: StepContext, state: object) -> None:
+    """Save the agent's state on the step, or stop the agent (``ClaimLost``) when the claim
+    is gone: a worker that lost its step must not go on calling models and tools."""
+    if not await ctx.asave_agent_state(state):
+        raise ClaimLost("the step's claim was lost; its agent stops here")
+
+
+def edited_arguments(decision: Mapping[str, Any], requested: object) -> object:
+    """The arguments an approved call runs with: the approver's edit when it differs from
+    the request, else None (run as requested). An edit that is not a JSON object fails the
+    step (``invalid_approval_arguments``): tools take named arguments."""
+    arguments = decision.get("arguments")
+    if arguments is None or arguments == requested:
+        return None
+    if not isinstance(arguments, Mapping):
+        return outcomes.fail(
+            "invalid_approval_arguments",
+            call_id=decision.get("call_id"),
+            detail="the edited arguments of a tool call must be a JSON object",
+        )
+    return dict(arguments)
+
+
 @contextmanager
 def running_step(ctx: StepContext) -> Iterator[None]:
     """Make ``ctx`` the step of ``step_context()`` while the agent runs."""

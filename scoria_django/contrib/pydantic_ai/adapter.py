@@ -47,6 +47,7 @@ from ...exceptions import InvalidOption
 from ...policies import handler as scoria_handler
 from ...usage import MAX_MODEL_NAME
 from ..agent_steps import (
+    ClaimLost,
     approval_options,
     call_hook,
     call_key,
@@ -71,11 +72,6 @@ def tool_call_key(run_context: RunContext[Any]) -> str:
     (``"<run_id>:<step_id>:<tool_call_id>"``): give it to the system the tool writes to,
     which closes the crash window of docs/agents-pydantic-ai.md#exactly-once-and-where-it-stops."""
     return call_key(getattr(run_context, "tool_call_id", None))
-
-
-class ClaimLost(RuntimeError):
-    """The step's claim was lost while the agent ran (cancelled, or recovered elsewhere):
-    stop, the result would be discarded and the state is the next holder's."""
 
 
 class _Session:
