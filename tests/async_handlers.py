@@ -132,3 +132,14 @@ BAD_STATES = {
 
 def bad_state(ctx):
     return {"saved": ctx.save_agent_state(BAD_STATES[ctx.input["state"]]())}
+
+
+async def cancels_itself_then_awaits(ctx):
+    """Its own heartbeat is the first to see the claim gone: the task must still be
+    cancelled by the next renewal, not left to run until its timeout."""
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(scoria.cancel_run)(ctx.run.run_id, reason="operator")
+    SEEN.append(await ctx.aheartbeat())
+    await _await_cancellation(60)
+    return scoria.complete({"never": True})

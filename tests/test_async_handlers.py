@@ -217,6 +217,27 @@ def test_cancel_run_cancels_an_awaiting_handler_within_one_lease_renewal():
     )
 
 
+@override_settings(SCORIA_LEASE_SECONDS=0.6)
+def test_a_lost_claim_its_own_heartbeat_saw_still_cancels_the_task():
+    summary = start_queued(async_handlers.cancels_itself_then_awaits)
+    worker = in_thread(lambda: execute(summary.run_id, summary.current_step_id))
+    try:
+        assert async_handlers.STARTED.wait(10)
+        started_at = time.monotonic()
+        worker.join(10)
+    finally:
+        worker.join(10)
+    assert not worker.is_alive()
+    assert async_handlers.SEEN == [False]  # the heartbeat told the handler first
+    # The next renewal (every 0.2 s) cancels the task although the claim was already
+    # known to be lost.
+    assert async_handlers.CANCELLED["at"] - started_at < 0.6
+    assert events(summary.run_id)[-1] == (
+        "late_result_discarded",
+        {"attempt": 1, "reason": "claim_lost"},
+    )
+
+
 # -- agent state -------------------------------------------------------------------------
 
 

@@ -241,6 +241,10 @@ class _HandlerCall:
 
         return async_to_sync(watched)()
 
+    @property
+    def cancelled(self):
+        return self._cancelled
+
     def cancel(self):
         """Cancel an ``async def`` handler's task (a sync handler runs on: see
         ``ctx.cancelled``)."""
@@ -343,9 +347,11 @@ def invoke(claim, worker=None):
                     worker.abandoned = True
                     return TIMED_OUT
                 break
-            if not claim.lost and not claim.renew():
+            # The claim may be found gone here or by the handler's own heartbeat first:
+            # either way its result will be discarded, so an async handler stops now.
+            if not call.cancelled and (claim.lost or not claim.renew()):
                 logger.info("claim lost while its handler runs step=%s", claim.step.pk)
-                call.cancel()  # its result will be discarded: an async handler stops now
+                call.cancel()
         return call.result
     finally:
         # Before the outcome: a step's progress events come before its ending.
