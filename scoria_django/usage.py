@@ -36,20 +36,49 @@ def empty_usage() -> dict[str, Any]:
     return {"input_tokens": 0, "output_tokens": 0, "requests": 0, "model": None, "models": {}}
 
 
-def add_usage(total: Mapping[str, Any] | None, entry: Mapping[str, Any]) -> dict[str, Any]:
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _counts(value: object) -> dict[str, int]:
+    source = value if isinstance(value, Mapping) else {}
+    return {name: _count(source.get(name)) for name in COUNTS}
+
+
+def readable(usage: object) -> dict[str, Any] | None:
+    """A stored usage in its documented shape, whatever the row holds: None when it is not
+    a mapping, counts that are not non-negative ints as 0, models that are not named
+    dropped. Every read and every addition goes through here, so a row edited by hand
+    cannot break a summary, a page or the next ``record_usage``."""
+    if not isinstance(usage, Mapping) or not usage:
+        return None
+    model = usage.get("model")
+    models = usage.get("models")
+    return {
+        **_counts(usage),
+        "model": model if isinstance(model, str) and model else None,
+        "models": {
+            name: _counts(counts)
+            for name, counts in (models.items() if isinstance(models, Mapping) else ())
+            if isinstance(name, str) and name
+        },
+    }
+
+
+def add_usage(total: object, entry: Mapping[str, Any]) -> dict[str, Any]:
     """``total`` with ``entry`` added (a new dict). ``model`` is the latest model named;
     ``models`` keeps the counts of each named model, what prices apply to."""
-    result = empty_usage() if not total else {**total, "models": dict(total.get("models") or {})}
+    result = readable(total) or empty_usage()
+    added = readable(entry) or empty_usage()
     for name in COUNTS:
-        result[name] = int(result.get(name) or 0) + int(entry.get(name) or 0)
-    added = entry.get("models")
-    if added is None and entry.get("model"):
-        added = {entry["model"]: {name: entry.get(name) or 0 for name in COUNTS}}
-    for model, counts in (added or {}).items():
+        result[name] += added[name]
+    if not added["models"] and added["model"]:
+        added["models"] = {added["model"]: {name: added[name] for name in COUNTS}}
+    for model, counts in added["models"].items():
         kept = result["models"].get(model) or dict.fromkeys(COUNTS, 0)
-        result["models"][model] = {name: kept[name] + int(counts.get(name) or 0) for name in COUNTS}
-    if entry.get("model"):
-        result["model"] = entry["model"]
+        result["models"][model] = {name: kept[name] + counts[name] for name in COUNTS}
+    if added["model"]:
+        result["model"] = added["model"]
     return result
 
 
@@ -62,20 +91,20 @@ def total_usage(usages: Iterable[Mapping[str, Any] | None]) -> dict[str, Any] | 
     return total
 
 
-def priced(usage: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def priced(usage: object) -> dict[str, Any] | None:
     """``usage`` as surfaces show it: with ``cost`` (and ``unpriced_models``, the models
     that used tokens and have no price) when ``SCORIA_MODEL_PRICES`` is set."""
-    if not usage:
+    shown = readable(usage)
+    if shown is None:
         return None
     from .conf import scoria_settings
 
     prices = scoria_settings.MODEL_PRICES
-    shown = dict(usage)
     if not prices:
         return shown
     cost = 0.0
     unpriced = []
-    for model, counts in sorted((usage.get("models") or {}).items()):
+    for model, counts in sorted(shown["models"].items()):
         price = prices.get(model)
         if price is None:
             if counts.get("input_tokens") or counts.get("output_tokens"):

@@ -338,3 +338,44 @@ def test_stats_without_usage_says_so():
 def test_stats_refuses_bad_arguments_before_any_query(args, django_assert_num_queries):
     with django_assert_num_queries(0), pytest.raises(CommandError):
         run_command("scoria_runs", "stats", *args)
+
+
+# -- a usage row edited by hand ------------------------------------------------------------
+
+CORRUPT_USAGE = [
+    ["a"],
+    "lots",
+    {"models": "x"},
+    {"input_tokens": "x", "output_tokens": -5, "requests": True, "model": 7},
+    {"models": {"m": "x", "": {"input_tokens": 3}, "n": {"input_tokens": 2}}},
+]
+
+
+@pytest.mark.parametrize("stored", CORRUPT_USAGE)
+@override_settings(
+    SCORIA_TENANT_RESOLVER="tests.api_support.tenant_of_user", SCORIA_MODEL_PRICES=PRICES
+)
+def test_a_usage_row_edited_by_hand_never_breaks_a_read_or_the_next_report(stored, client):
+    run = start_with_usage()
+    Run.objects.filter(pk=run.run_id).update(usage=stored)
+    Run.objects.get(pk=run.run_id).steps.update(usage=stored)
+
+    usage = scoria.get_run(run.run_id).usage
+    assert usage is None or all(type(usage[name]) is int for name in ("input_tokens", "requests"))
+    api = client_for(make_user("acme.alice"))
+    assert api.get(f"{API}runs/").status_code == 200
+    assert api.get(f"{API}runs/{run.run_id}/").status_code == 200
+    assert api.get(f"{API}runs/{run.run_id}/steps/").status_code == 200
+    client.force_login(make_operator("ops"))
+    assert client.get(page_url(run.run_id)).status_code == 200
+    assert "Traceback" not in run_command("scoria_runs", "stats")
+
+    # The next report starts from what is readable of the row.
+    from scoria_django.transitions import record_usage
+    from scoria_django.usage import usage_entry
+
+    step = Run.objects.get(pk=run.run_id).steps.get()
+    assert record_usage(run.run_id, step.pk, usage_entry(input_tokens=1, model="n"))
+    total = Run.objects.get(pk=run.run_id).usage
+    assert total["input_tokens"] >= 1
+    assert total["models"]["n"]["input_tokens"] >= 1
