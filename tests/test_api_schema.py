@@ -59,6 +59,20 @@ def fetch_schema(user):
 
 
 @pytest.mark.django_db
+def test_the_schema_does_not_need_the_projects_default_schema_class(settings):
+    # installation.md never asks for drf-spectacular's DEFAULT_SCHEMA_CLASS: without it
+    # the document is the same (it answered 500 before scoria named its own class).
+    user = make_user("acme.alice")
+    expected = fetch_schema(user)
+    settings.REST_FRAMEWORK = {
+        key: value
+        for key, value in settings.REST_FRAMEWORK.items()
+        if key != "DEFAULT_SCHEMA_CLASS"
+    }
+    assert fetch_schema(user) == expected
+
+
+@pytest.mark.django_db
 def test_schema_covers_exactly_the_mounted_routes():
     schema = fetch_schema(make_user("acme.alice"))
     documented = {

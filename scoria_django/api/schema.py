@@ -1,7 +1,6 @@
 """The OpenAPI 3 schema of exactly the scoria routes, whatever else the host serves."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.renderers import JSONRenderer
 
@@ -10,6 +9,7 @@ from .exceptions import exception_handler
 from .metadata import RouteMetadata
 from .permissions import IsAuthenticated
 from .responses import error_responses
+from .schema_shape import extend_operation
 
 
 def scoria_endpoints_only(endpoints, **kwargs):
@@ -38,7 +38,7 @@ class SchemaView(SpectacularAPIView):
         "POSTPROCESSING_HOOKS": [f"{__package__}.schema_shape.shape_schema"],
     }
 
-    @extend_schema(
+    @extend_operation(
         summary="This OpenAPI 3 document",
         description="YAML by default; JSON with ?format=json or an Accept header.",
         responses={

@@ -11,7 +11,7 @@ from functools import update_wrapper
 from asgiref.sync import sync_to_async
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from ..runtime.reads import get_run
 from ..streaming.sse import event_stream_response, no_content, nothing_left, parse_position
 from .responses import error_responses
+from .schema_shape import extend_operation
 from .scoping import visible
 from .serializers import EventSerializer
 from .views import READ_ERRORS, RUN_ID, ScoriaAPIMixin
@@ -85,7 +86,7 @@ SSE_MESSAGE = {
 class RunStreamView(ScoriaAPIMixin, APIView):
     content_negotiation_class = StreamNegotiation
 
-    @extend_schema(
+    @extend_operation(
         summary="Stream a run's events (Server-Sent Events)",
         description=STREAM_DESCRIPTION,
         parameters=[

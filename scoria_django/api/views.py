@@ -12,7 +12,7 @@ and session clients both act as themselves; the tenant comes only from
 from collections.abc import Sequence
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import generics, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.metadata import BaseMetadata
@@ -46,7 +46,7 @@ from .pagination import ApprovalCursorPagination, RunCursorPagination, SequenceC
 from .parsers import BoundedJSONParser
 from .permissions import CanCancelRun, CanDecideApproval, CanResumeRun, IsAuthenticated
 from .responses import error_responses
-from .schema_shape import ScoriaAutoSchema
+from .schema_shape import ScoriaAutoSchema, extend_operation
 from .scoping import request_identity, visible, visible_approvals, visible_runs
 from .serializers import (
     ApiRootSerializer,
@@ -147,7 +147,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
             )
         return RunSummarySerializer
 
-    @extend_schema(
+    @extend_operation(
         summary="List runs",
         description="The caller's tenant's runs, newest first, without large payloads.",
         responses={200: RunSummarySerializer(many=True), **error_responses(*READ_ERRORS)},
@@ -156,7 +156,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         runs = self.filter_queryset(self.get_queryset()).values(*SUMMARY_VALUES)
         return self.get_paginated_response(summary_list_data(self.paginate_queryset(runs)))
 
-    @extend_schema(
+    @extend_operation(
         summary="Get a run's summary",
         description="One run of the caller's tenant; unknown and foreign ids are both 404.",
         parameters=[RUN_ID],
@@ -165,7 +165,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
     def retrieve(self, request, run_id=None):
         return summary_response(visible(request, get_run, run_id))
 
-    @extend_schema(
+    @extend_operation(
         summary="Start a run",
         description="Starts a run as the caller; its first step's kind is a registered kind.",
         request=StartRunInput,
@@ -195,7 +195,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         )
         return started_response(started)
 
-    @extend_schema(
+    @extend_operation(
         summary="Get a run's detail (steps, events, handoffs, delegated evidence)",
         description="Everything scoria.get_run_detail returns, for a run of the caller's tenant.",
         parameters=[RUN_ID],
@@ -212,7 +212,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
     def run_detail(self, request, run_id=None):
         return Response(RunDetailSerializer(visible(request, get_run_detail, run_id)).data)
 
-    @extend_schema(
+    @extend_operation(
         summary="List a run's steps",
         description="In sequence order, without input, output or contexts (see detail/).",
         parameters=[RUN_ID],
@@ -232,7 +232,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         rows = [step_row(step) for step in page]
         return self.get_paginated_response(StepRowSerializer(rows, many=True).data)
 
-    @extend_schema(
+    @extend_operation(
         summary="List a run's events",
         description="The evidence timeline, in sequence order.",
         parameters=[RUN_ID],
@@ -252,7 +252,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         rows = [event_row(event) for event in page]
         return self.get_paginated_response(EventSerializer(rows, many=True).data)
 
-    @extend_schema(
+    @extend_operation(
         summary="Resume a waiting run (approval) or retry a failed one",
         description="Needs the scoria_django.resume_run permission.",
         parameters=[RUN_ID],
@@ -274,7 +274,7 @@ class RunViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         )
         return summary_response(summary)
 
-    @extend_schema(
+    @extend_operation(
         summary="Cancel a run and its unfinished steps",
         description="Needs the scoria_django.cancel_run permission.",
         parameters=[RUN_ID],
@@ -310,7 +310,7 @@ class ApprovalViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         return visible_approvals(self.request)
 
-    @extend_schema(
+    @extend_operation(
         summary="List approvals",
         description=(
             "The caller's tenant's approvals, oldest request first. Without status, only "
@@ -327,7 +327,7 @@ class ApprovalViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         rows = [approval_row(approval) for approval in page]
         return self.get_paginated_response(ApprovalSummarySerializer(rows, many=True).data)
 
-    @extend_schema(
+    @extend_operation(
         summary="Get an approval",
         parameters=[APPROVAL_ID],
         responses={200: ApprovalSummarySerializer, **error_responses(*READ_ERRORS)},
@@ -336,7 +336,7 @@ class ApprovalViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         approval = visible(request, get_approval, approval_id)
         return Response(ApprovalSummarySerializer(approval).data)
 
-    @extend_schema(
+    @extend_operation(
         summary="Approve a pending approval",
         description=(
             "Needs the scoria_django.decide_approval permission, and SCORIA_APPROVAL_POLICY "
@@ -368,7 +368,7 @@ class ApprovalViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
         )
         return summary_response(summary)
 
-    @extend_schema(
+    @extend_operation(
         summary="Reject a pending approval",
         description=(
             "Needs the scoria_django.decide_approval permission, and SCORIA_APPROVAL_POLICY "
@@ -404,7 +404,7 @@ class ApprovalViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
 class HandoffViewSet(ScoriaAPIMixin, viewsets.GenericViewSet):
     serializer_class = StartHandoffInput  # the browsable API's form
 
-    @extend_schema(
+    @extend_operation(
         summary="Start a handoff run",
         description="A run whose first step hands a bounded, validated context to another role.",
         request=StartHandoffInput,
@@ -437,7 +437,7 @@ class SessionRunsView(ScoriaAPIMixin, generics.GenericAPIView):
     serializer_class = RunSummarySerializer
     pagination_class = RunCursorPagination
 
-    @extend_schema(
+    @extend_operation(
         summary="List the runs of a session",
         description="The caller's tenant's runs of this session, newest first.",
         responses={200: RunSummarySerializer(many=True), **error_responses(*READ_ERRORS)},
@@ -451,7 +451,7 @@ class SessionRunsView(ScoriaAPIMixin, generics.GenericAPIView):
 class ApiRootView(ScoriaAPIMixin, APIView):
     """The API's routes, as links: where a client or a browser starts."""
 
-    @extend_schema(
+    @extend_operation(
         summary="The API's routes",
         tags=["root"],
         description="Links to the collections, the session list's URL template and the schema.",
