@@ -283,3 +283,29 @@ concierge = agent_handler(
 
 def review(ctx):
     return {"reviewed": ctx.handoff_input["draft"]}
+
+
+ON_OUTPUT_FAILS = {"left": 0}
+
+
+def _on_output_once(ctx, output):
+    """The host's on_output fails the first time: the retry must not ask the model again."""
+    if ON_OUTPUT_FAILS["left"] > 0:
+        ON_OUTPUT_FAILS["left"] -= 1
+        raise RuntimeError("the host's on_output failed")
+    return {"summary": output.summary, "type": type(output).__name__}
+
+
+receipts = agent_handler(
+    Agent(name="receipts", tools=[lookup], output_type=Receipt),
+    prompt=lambda ctx: "where is order 7?",
+    context=lambda ctx: {"tenant": "acme"},
+    run_config=RunConfig(
+        model=ScriptModel(
+            [("lookup", {"order": 7})],
+            answer=lambda outputs: json.dumps({"summary": outputs[0], "tenant": "acme"}),
+        ),
+        tracing_disabled=True,
+    ),
+    on_output=_on_output_once,
+)

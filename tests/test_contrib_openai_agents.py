@@ -31,6 +31,7 @@ AUTHOR = {"actor_id": "author", "tenant_id": "acme", "session_id": "s"}
 BOSS = {"actor_id": "boss", "tenant_id": "acme"}
 HANDLERS = {
     "agent": h.assistant,
+    "receipts": h.receipts,
     "two": h.two_tools,
     "handing_off": h.handing_off,
     "flaky": h.flaky,
@@ -49,6 +50,7 @@ def _reset():
         recorded.clear()
     h.FAILURES["after_tool"] = 0
     h.FAIL_ASKING["left"] = 0
+    h.ON_OUTPUT_FAILS["left"] = 0
 
 
 def start(kind="agent", input=None, **options):
@@ -417,3 +419,58 @@ def test_importing_without_the_sdk_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "agents", None)
     with pytest.raises(ImportError, match=r"scoria_django\[openai-agents\]"):
         importlib.import_module("scoria_django.contrib.openai_agents")
+
+
+def test_a_retry_after_on_output_failed_does_not_ask_the_model_again():
+    h.ON_OUTPUT_FAILS["left"] = 1
+    run = start("receipts")
+    failed = scoria.approve(run.run_id, identity=BOSS)
+    assert failed.status == "failed"
+    asked = len(h.RESPONSES)
+    usage = scoria.get_run(run.run_id).usage
+
+    done = scoria.resume_run(run.run_id, identity=AUTHOR)
+
+    assert done.status == "completed"
+    assert len(h.RESPONSES) == asked  # the answer was read back from the step
+    assert done.usage["requests"] == usage["requests"]
+    # The structured output reaches on_output as its model again.
+    assert step_of(run.run_id).output == {
+        "summary": "{'order': 7, 'tenant': 'acme'}",
+        "type": "Receipt",
+    }
+
+
+def test_edited_arguments_that_are_not_an_object_fail_the_step():
+    run = start()
+    (approval,) = approvals_of(run.run_id)
+    done = scoria.approve(run.run_id, identity=BOSS, arguments=["not", "an", "object"])
+
+    assert done.status == "failed"
+    assert step_of(run.run_id).error["reason"] == "invalid_approval_arguments"
+    assert h.SENT == []
+
+
+CORRUPT_STATES = [
+    {"framework": "openai-agents", "version": 1, "run_state": "xy"},
+    {"framework": "openai-agents", "version": 1, "run_state": {"garbage": 1}},
+    {"framework": "openai-agents", "version": 1, "run_state": None, "tool_outputs": [1, 2]},
+    {"framework": "openai-agents", "version": 1, "decisions": {"c": "x"}},
+    {"framework": "openai-agents", "version": 1, "tool_outputs": {"c": {"tool": "t"}}},
+    {"framework": "openai-agents", "version": 1, "final_output": "done"},
+    {"format": "scoria.pydantic_ai/1", "messages": []},
+]
+
+
+@pytest.mark.parametrize("state", CORRUPT_STATES)
+def test_a_corrupt_agent_state_fails_the_step_with_invalid_agent_state(state):
+    run = start()
+    Step.objects.filter(run_id=run.run_id).update(agent_state=state)
+
+    done = scoria.approve(run.run_id, identity=BOSS)
+
+    assert done.status == "failed"
+    error = step_of(run.run_id).error
+    assert error["reason"] == "invalid_agent_state"
+    assert "traceback" not in error
+    assert h.SENT == []

@@ -8,7 +8,6 @@ fail the step with the same reasons.
 from __future__ import annotations
 
 import contextvars
-import dataclasses
 import inspect
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -173,17 +172,12 @@ def denial_message(decision: Mapping[str, Any]) -> str:
 
 
 def output_json(output: object) -> object:
-    """A final output as JSON values: text as it is, a pydantic model or a dataclass dumped."""
+    """A final output as JSON values: text as it is; a pydantic model, a dataclass, dates
+    and the rest through pydantic's encoder (both frameworks stand on pydantic)."""
     if isinstance(output, str):
         return output
-    if hasattr(output, "model_dump"):
-        return output.model_dump(mode="json")
-    if dataclasses.is_dataclass(output) and not isinstance(output, type):
-        return dataclasses.asdict(output)
-    try:  # both frameworks stand on pydantic: its encoder knows dates, models in lists, ...
-        from pydantic_core import to_jsonable_python
-    except ImportError:  # pragma: no cover - every supported framework installs it
-        return output
+    from pydantic_core import to_jsonable_python
+
     return to_jsonable_python(output, serialize_unknown=True)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from agents import Agent, Model, ModelResponse, RunConfig, RunContextWrapper, RunHooks, Runner
 from agents.items import ToolApprovalItem
 from agents.run_state import RunState
+from pydantic import BaseModel, ValidationError
 
 from ... import outcomes
 from ...exceptions import InvalidOption, InvalidPayload
@@ -22,8 +23,11 @@ from ..agent_steps import (
     complete_with_output,
     default_prompt,
     denial_message,
+    edited_arguments,
     missing_prompt,
+    output_json,
     running_step,
+    save_state,
 )
 from .tools import StepRun, _current, with_ledger
 
@@ -128,30 +132,38 @@ class AgentHandler:
         saved = _saved_state(ctx.agent_state)
         if isinstance(saved, outcomes.Fail):
             return saved
+        if saved is not None and saved["final_output"] is not None:
+            # The agent answered before (a retry after on_output failed): not asked again.
+            return await self._finish(ctx, self._stored_output(saved["final_output"]))
         run = StepRun(ctx=ctx)
         run_context = await call_hook(self.context, ctx) if self.context else None
         config = await self._run_config(ctx)
         if saved is not None:
             # Outputs of tools that ran in an earlier attempt: never run twice (tools.py).
-            run.tool_outputs = dict(saved.get("tool_outputs") or {})
-        if saved is None or saved.get("run_state") is None:
+            run.tool_outputs = dict(saved["tool_outputs"])
+        if saved is None or saved["run_state"] is None:
             # No pause yet: the agent starts from the prompt.
             agent_input: Any = await self._prompt(ctx)
             if agent_input is None:
                 return missing_prompt()
         else:
             run.run_state = saved["run_state"]
-            state = await RunState.from_json(
-                self.run_agent,
-                saved["run_state"],
-                # The host's context is built again for every run, never read back from JSON.
-                context_override=RunContextWrapper(context=run_context),
-            )
-            undecided = self._apply_decisions(ctx, run, state, saved.get("decisions") or {})
+            try:
+                state = await RunState.from_json(
+                    self.run_agent,
+                    saved["run_state"],
+                    # The host's context is built again for every run, never read from JSON.
+                    context_override=RunContextWrapper(context=run_context),
+                )
+            except Exception as exc:  # noqa: BLE001 - the SDK refuses bad JSON in many ways
+                return _invalid_state(f"its RunState does not load: {type(exc).__name__}")
+            undecided = self._apply_decisions(ctx, run, state, saved["decisions"])
+            if isinstance(undecided, outcomes.Fail):
+                return undecided
             if undecided:
                 # Interrupted before these approvals were recorded (a crash): ask again,
                 # keeping the decisions already made.
-                await ctx.asave_agent_state(run.snapshot())
+                await save_state(ctx, run.snapshot())
                 return await self._ask(ctx, undecided)
             agent_input = state
         token = _current.set(run)
@@ -168,9 +180,31 @@ class AgentHandler:
             run.run_state = _state_json(result.to_state())
             run.decisions = {}
             run.tool_outputs = {}  # the state now holds their outputs itself
-            await ctx.asave_agent_state(run.snapshot())
+            await save_state(ctx, run.snapshot())
             return await self._ask(ctx, result.interruptions)
-        return await call_hook(self.on_output or complete_with_output, ctx, result.final_output)
+        # Kept before on_output runs: if it fails, the retry reads the answer back.
+        run.final_output = {
+            "agent": result.last_agent.name,
+            "value": output_json(result.final_output),
+        }
+        await save_state(ctx, run.snapshot())
+        return await self._finish(ctx, result.final_output)
+
+    async def _finish(self, ctx: Any, final_output: Any) -> Any:
+        return await call_hook(self.on_output or complete_with_output, ctx, final_output)
+
+    def _stored_output(self, stored: Mapping[str, Any]) -> Any:
+        """A final output read back: a pydantic model again when the agent that answered
+        has one as its ``output_type``, else its JSON."""
+        value = stored.get("value")
+        answering = _agent_named(self.agent, stored.get("agent"))
+        output_type = getattr(answering, "output_type", None)
+        if isinstance(output_type, type) and issubclass(output_type, BaseModel):
+            try:
+                return output_type.model_validate(value)
+            except ValidationError:
+                return value
+        return value
 
     async def _run_config(self, ctx: Any) -> RunConfig:
         if self.run_config is None:
@@ -200,7 +234,7 @@ class AgentHandler:
         run: StepRun,
         state: RunState[Any, Any],
         kept: Mapping[str, dict[str, Any]],
-    ) -> list[ToolApprovalItem]:
+    ) -> list[ToolApprovalItem] | outcomes.Fail:
         """Approve or reject each pending tool call by its call id; the undecided ones."""
         decisions = dict(kept)
         for decision in ctx.approvals:
@@ -215,10 +249,12 @@ class AgentHandler:
                 continue
             run.decisions[call_id] = decision
             if decision.get("decision") == "approved":
-                state.approve(item)
-                edited = decision.get("arguments")
-                if edited is not None and edited != _arguments(item):
+                edited = edited_arguments(decision, _arguments(item))
+                if isinstance(edited, outcomes.Fail):
+                    return edited
+                if edited is not None:
                     run.edits[call_id] = json.dumps(edited)
+                state.approve(item)
             else:
                 state.reject(item, rejection_message=denial_message(decision))
         return undecided
@@ -271,9 +307,18 @@ def _model_name(model: str | Model | None) -> str | None:
     return named if isinstance(named, str) and named else type(model).__name__
 
 
+def _invalid_state(why: str) -> outcomes.Fail:
+    return outcomes.fail(
+        "invalid_agent_state",
+        detail="the step's agent_state is not the state scoria_django.contrib.openai_agents "
+        f"(version {STATE_VERSION}) saves: {why}",
+    )
+
+
 def _saved_state(value: Any) -> dict[str, Any] | outcomes.Fail | None:
-    """The adapter's saved state, or None before its first save; anything else (a state
-    another adapter or a person wrote) fails the step with ``invalid_agent_state``."""
+    """The adapter's saved state with every field checked, or None before its first save;
+    anything else (a state another adapter or a person wrote) fails the step with
+    ``invalid_agent_state``."""
     if value is None:
         return None
     if (
@@ -281,12 +326,42 @@ def _saved_state(value: Any) -> dict[str, Any] | outcomes.Fail | None:
         or value.get("framework") != "openai-agents"
         or value.get("version") != STATE_VERSION
     ):
-        return outcomes.fail(
-            "invalid_agent_state",
-            detail="the step's agent_state was not saved by "
-            f"scoria_django.contrib.openai_agents (version {STATE_VERSION})",
-        )
-    return value
+        return _invalid_state("another framework, version or shape")
+    state: dict[str, Any] = {
+        "run_state": value.get("run_state"),
+        "decisions": value.get("decisions") or {},
+        "tool_outputs": value.get("tool_outputs") or {},
+        "final_output": value.get("final_output"),
+    }
+    if state["run_state"] is not None and not isinstance(state["run_state"], dict):
+        return _invalid_state("run_state is not an object")
+    for name in ("decisions", "tool_outputs"):
+        entries = state[name]
+        if not isinstance(entries, dict) or not all(
+            isinstance(key, str) and isinstance(entry, dict) for key, entry in entries.items()
+        ):
+            return _invalid_state(f"{name} is not an object of call id to object")
+    if any("output" not in entry for entry in state["tool_outputs"].values()):
+        return _invalid_state("a tool output has no output")
+    final = state["final_output"]
+    if final is not None and not (isinstance(final, dict) and "value" in final):
+        return _invalid_state("final_output has no value")
+    return state
+
+
+def _agent_named(root: Agent[Any], name: object) -> Agent[Any] | None:
+    """``root`` or an agent it hands off to (at any depth) called ``name``."""
+    seen: set[int] = set()
+    queue: list[Any] = [root]
+    while queue:
+        agent = queue.pop(0)
+        if not isinstance(agent, Agent) or id(agent) in seen:
+            continue
+        if agent.name == name:
+            return agent
+        seen.add(id(agent))
+        queue.extend(agent.handoffs)
+    return None
 
 
 def _state_json(state: RunState[Any, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 from agents import Agent, FunctionTool
 from agents.tool_context import ToolContext
 
-from ..agent_steps import call_key
+from ..agent_steps import call_key, save_state
 
 # The run of the step whose agent is running now (set by the handler around Runner.run). A
 # contextvar, not a global: the SDK runs tools in tasks and threads that copy the context.
@@ -42,6 +42,9 @@ class StepRun:
     tool_outputs: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     # call_id -> arguments JSON the approver edited: the tool runs with these.
     edits: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Once the agent answered: {"agent": the answering agent's name, "value": its final
+    # output as JSON}, so a rerun (on_output failed) does not ask the model again.
+    final_output: dict[str, Any] | None = None
     lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
 
     def snapshot(self) -> dict[str, Any]:
@@ -52,6 +55,7 @@ class StepRun:
             "run_state": self.run_state,
             "decisions": self.decisions,
             "tool_outputs": self.tool_outputs,
+            "final_output": self.final_output,
         }
 
     async def record(self, call_id: str, tool_name: str, output: Any) -> None:
@@ -59,7 +63,7 @@ class StepRun:
         # finish with a save that holds the others' outputs too.
         async with self.lock:
             self.tool_outputs[call_id] = {"tool": tool_name, "output": recordable(output)}
-            await self.ctx.asave_agent_state(self.snapshot())
+            await save_state(self.ctx, self.snapshot())
 
 
 def recordable(output: Any) -> Any:
