@@ -14,6 +14,7 @@ from pathlib import Path
 from asgiref.sync import sync_to_async
 from pydantic import BaseModel
 from pydantic_ai import Agent, CallDeferred, DeferredToolRequests, RunContext
+from pydantic_ai.capabilities import ProcessHistory
 from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
@@ -217,3 +218,40 @@ async def cancel_my_run() -> str:
 
 
 cancelling = agent_handler(canceller)
+
+
+# -- a history processor that keeps only the last messages ---------------------------------
+
+TICKS = 4  # tool calls before the answer: TICKS + 1 model requests
+
+
+def tick_usage(n: int) -> dict:
+    """What the model reports for its request after ``n`` ticks (all different)."""
+    return {"input_tokens": 10 * (n + 1), "output_tokens": n + 1}
+
+
+def _tick_script(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    # The history is cut to its last messages: the count is in the last tool result.
+    returns = _returns(messages)
+    n = int(returns[-1].content) if returns else 0
+    if n < TICKS:
+        return ModelResponse(parts=[ToolCallPart("tick", {})], usage=RequestUsage(**tick_usage(n)))
+    return ModelResponse(parts=[TextPart(f"ticked {n}")], usage=RequestUsage(**tick_usage(n)))
+
+
+TICKED = []
+ticker = Agent(
+    FunctionModel(_tick_script, model_name=MODEL_NAME),
+    name="ticker",
+    capabilities=[ProcessHistory(lambda messages: messages[-3:])],
+)
+
+
+@ticker.tool_plain
+def tick() -> int:
+    """Count one tick."""
+    TICKED.append(1)
+    return len(TICKED)
+
+
+ticking = agent_handler(ticker)

@@ -5,6 +5,7 @@ AI's ToolApproved / ToolDenied; the conversation continues from the history on t
 every model request's usage is recorded once; a tool that ran is not run again on a rerun.
 """
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -36,6 +37,7 @@ HANDLERS = {
     "reviewing": "tests.pydantic_ai_handlers.reviewing",
     "counting": "tests.pydantic_ai_handlers.counting",
     "cancelling": "tests.pydantic_ai_handlers.cancelling",
+    "ticking": "tests.pydantic_ai_handlers.ticking",
 }
 
 
@@ -43,6 +45,7 @@ HANDLERS = {
 def _reset():
     h.SENT.clear()
     h.SEEN.clear()
+    h.TICKED.clear()
 
 
 def start(replies=(), kind="assistant", **step_input):
@@ -261,6 +264,25 @@ def test_usage_is_the_sum_of_the_models_reports_once_per_request():
     assert sum(r.usage.input_tokens for r in responses) == expected_in
 
 
+def test_usage_is_recorded_per_response_when_a_history_processor_cuts_the_history():
+    # ProcessHistory keeps the last 3 messages: the history never holds all 5 responses.
+    run = start(kind="ticking")
+
+    assert run.status == "completed"
+    assert step_of(run.run_id).output == {"output": f"ticked {h.TICKS}"}
+    assert len(h.TICKED) == h.TICKS
+    reports = [h.tick_usage(n) for n in range(h.TICKS + 1)]
+    usage = scoria.get_run(run.run_id).usage
+    assert (usage["requests"], usage["input_tokens"], usage["output_tokens"]) == (
+        h.TICKS + 1,
+        sum(r["input_tokens"] for r in reports),
+        sum(r["output_tokens"] for r in reports),
+    )
+    state = step_of(run.run_id).agent_state
+    assert len(state["messages"]) <= 4  # cut: counting it would have missed responses
+    assert state["responses_recorded"] == h.TICKS + 1
+
+
 # -- exactly once ---------------------------------------------------------------------
 
 
@@ -314,9 +336,14 @@ def test_a_run_cancelled_while_its_agent_runs_stops_the_agent():
 
     assert scoria.get_run(run.run_id).status == "cancelled"
     assert h.SENT == [("cancel_my_run", None, None)]  # the tool ran
-    step = step_of(run.run_id)
-    # Its result could not be saved (the claim was gone), and the model was not asked again.
-    assert step.agent_state is None or step.agent_state["executed"] == {}
+    state = step_of(run.run_id).agent_state
+    # Saved: the prompt and the model's call. Not the tool's result (the claim was gone when
+    # it returned), and the model was not asked again.
+    assert state["executed"] == {} and state["waiting"] == []
+    assert state["responses_recorded"] == 1
+    history = history_of(run.run_id)
+    assert [m.kind for m in history] == ["request", "response"]
+    assert [part.tool_name for part in history[-1].parts] == ["cancel_my_run"]
     assert scoria.get_run(run.run_id).usage["requests"] == 1
 
 
@@ -329,13 +356,23 @@ def test_on_output_may_hand_off():
     assert step_of(run.run_id).output == {"handoff": "publisher"}
 
 
-def test_the_state_is_evidence_on_the_step_not_a_projected_context():
-    run = start([{"to": "a@example.com", "text": "one"}])
+def test_a_handoff_projects_what_on_output_gives_never_the_agent_state():
+    run = start(kind="handing_off")
 
+    parent, child = Step.objects.filter(run_id=run.run_id).order_by("sequence")
+    assert parent.agent_state["format"] == STATE_FORMAT  # the state is evidence on the parent
+    assert parent.agent_state["messages"]
+    assert child.parent_step_id == parent.pk
+    # The child gets what on_output projected, and nothing of the agent's state.
+    assert child.projected_context == {"approved": True}
+    assert child.agent_state is None
     detail = scoria.get_run_detail(run.run_id)
-    (step,) = detail.steps
-    assert step["agent_state"]["format"] == STATE_FORMAT
-    assert step["projected_context"] is None
+    (handoff,) = detail.delegated_handoffs
+    assert handoff["projected_context"] == {"approved": True}
+    child_detail = next(step for step in detail.steps if step["id"] == str(child.pk))
+    seen_by_child = json.dumps([child_detail, handoff], default=str)
+    for mark in (STATE_FORMAT, "Answer the customer", '"part_kind"', '"responses_recorded"'):
+        assert mark not in seen_by_child
 
 
 # -- bad input ------------------------------------------------------------------------
@@ -360,6 +397,47 @@ def test_a_step_without_a_prompt_fails_with_a_clear_reason():
 def test_state_that_is_not_this_adapters_fails_the_step(state):
     run = start([{"to": "a@example.com", "text": "one"}])
     Step.objects.filter(run_id=run.run_id).update(agent_state=state)
+
+    done = scoria.approve(run.run_id, identity=REVIEWER)
+
+    assert done.status == "failed"
+    assert step_of(run.run_id).error["reason"] == "invalid_agent_state"
+    assert h.SENT == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("waiting", "xy"),
+        ("waiting", [{"no": "id"}]),
+        ("waiting", [{"call_id": 7, "tool_name": "send_reply", "arguments": {}}]),
+        ("waiting", None),
+        ("executed", [1, 2]),
+        ("responses_recorded", "many"),
+        ("responses_recorded", -1),
+        ("responses_recorded", True),
+        ("messages", "abc"),
+    ],
+)
+def test_a_corrupt_saved_state_fails_the_step_with_a_stable_reason(field, value):
+    run = start([{"to": "a@example.com", "text": "one"}])
+    state = {**step_of(run.run_id).agent_state, field: value}
+    Step.objects.filter(run_id=run.run_id).update(agent_state=state)
+
+    done = scoria.approve(run.run_id, identity=REVIEWER)
+
+    assert done.status == "failed"
+    error = step_of(run.run_id).error
+    assert error["reason"] == "invalid_agent_state"
+    assert field in error["detail"]
+    assert h.SENT == []
+
+
+def test_a_saved_state_of_only_a_bad_field_fails_the_step():
+    run = start([{"to": "a@example.com", "text": "one"}])
+    Step.objects.filter(run_id=run.run_id).update(
+        agent_state={"format": STATE_FORMAT, "waiting": "xy"}
+    )
 
     done = scoria.approve(run.run_id, identity=REVIEWER)
 

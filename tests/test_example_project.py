@@ -52,6 +52,11 @@ def status_on(html):
     return match.group(1) if match else None
 
 
+def approval_on(html):
+    """The approval the page's approve form names."""
+    return re.search(r'name="approval_id" value="([0-9a-f-]+)"', html).group(1)
+
+
 def start_turn(client, prompt):
     response = client.post(reverse("assistant:start"), {"prompt": prompt})
     assert response.status_code == 302, response.content[:500]
@@ -354,7 +359,10 @@ def test_prompt_approve_and_next_turn(client, operator, example_site):
     session_id = scoria.get_run(run_id).session_id
     assert session_id
 
-    response = client.post(reverse("assistant:approve", args=[run_id]), {"note": "ship it"})
+    response = client.post(
+        reverse("assistant:approve", args=[run_id]),
+        {"approval_id": approval_on(html), "note": "ship it"},
+    )
     assert response.status_code == 302
     html = client.get(response["Location"]).content.decode()
     assert status_on(html) == "completed"
@@ -377,7 +385,7 @@ def test_prompt_approve_and_next_turn(client, operator, example_site):
 def test_the_page_sends_an_edited_draft_or_rejects_it(client, operator, example_site):
     client.force_login(operator)
     run_id, html = start_turn(client, "Where is my parcel?")
-    approval_id = re.search(r'name="approval_id" value="([0-9a-f-]+)"', html).group(1)
+    approval_id = approval_on(html)
     edited = "Your parcel is on its way."
     response = client.post(
         reverse("assistant:approve", args=[run_id]), {"approval_id": approval_id, "draft": edited}
@@ -404,7 +412,9 @@ def test_policy_reply_is_handed_to_a_critic_in_the_same_run(client, operator, ex
     assert status_on(html) == "waiting_for_approval"
     assert 'id="delegated-evidence"' not in html  # nothing is reviewed before it is sent
 
-    response = client.post(reverse("assistant:approve", args=[run_id]))
+    response = client.post(
+        reverse("assistant:approve", args=[run_id]), {"approval_id": approval_on(html)}
+    )
     html = client.get(response["Location"]).content.decode()
     assert status_on(html) == "completed"
     assert 'id="reply"' in html
@@ -415,6 +425,34 @@ def test_policy_reply_is_handed_to_a_critic_in_the_same_run(client, operator, ex
     assert "<code>draft_answer</code>, <code>task</code>" in section
     assert "Cite the policy section the answer relies on." in section
     assert "1 run in this session" in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_invalid_approve_form_decides_nothing(client, operator, example_site):
+    client.force_login(operator)
+    run_id, html = start_turn(client, "Where is my parcel?")
+    approval_id = approval_on(html)
+
+    response = client.post(
+        reverse("assistant:approve", args=[run_id]),
+        {"approval_id": approval_id, "draft": "x" * 4001},  # over the form's 4000
+        follow=True,
+    )
+
+    page = response.content.decode()
+    assert status_on(page) == "waiting_for_approval"
+    assert re.search(r'<li class="error">Not approved\. draft: [^<]*4000', page)
+    assert scoria.get_approval(approval_id).status == "pending"
+    assert sent_texts(run_id) == []
+    # Without the approval the page named, nothing is decided either.
+    response = client.post(
+        reverse("assistant:approve", args=[run_id]), {"note": "ship it"}, follow=True
+    )
+    assert '<li class="error">Not approved. approval_id: the page did not name' in (
+        response.content.decode()
+    )
+    assert scoria.get_approval(approval_id).status == "pending"
+    assert scoria.get_run(run_id).status == "waiting_for_approval"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -460,21 +498,28 @@ def test_staff_see_and_approve_only_their_own_tenants_runs(
     assert client.post(reverse("assistant:cancel", args=[foreign.run_id])).status_code == 404
     assert scoria.get_run(foreign.run_id).status == "waiting_for_approval"
 
-    assert client.get(reverse("assistant:run", args=[own.run_id])).status_code == 200
-    client.post(reverse("assistant:approve", args=[own.run_id]))
+    page = client.get(reverse("assistant:run", args=[own.run_id]))
+    assert page.status_code == 200
+    client.post(
+        reverse("assistant:approve", args=[own.run_id]),
+        {"approval_id": approval_on(page.content.decode())},
+    )
     assert scoria.get_run(own.run_id).status == "completed"
 
 
 @pytest.mark.django_db(transaction=True)
 def test_cancel_and_errors_shown_with_their_code(client, operator, example_site):
     client.force_login(operator)
-    run_id, _ = start_turn(client, "Draft a reply to the supplier.")
+    run_id, html = start_turn(client, "Draft a reply to the supplier.")
+    approval_id = approval_on(html)
     response = client.post(reverse("assistant:cancel", args=[run_id]), {"reason": "not needed"})
     html = client.get(response["Location"]).content.decode()
     assert status_on(html) == "cancelled"
     assert scoria.get_run_detail(run_id).cancel_reason == "not needed"
 
-    response = client.post(reverse("assistant:approve", args=[run_id]), follow=True)
+    response = client.post(
+        reverse("assistant:approve", args=[run_id]), {"approval_id": approval_id}, follow=True
+    )
     assert "not_resumable:" in response.content.decode()
 
 

@@ -56,7 +56,7 @@ assistant_agent = Agent(
 async def send_reply(ctx: RunContext[ReplyDeps], draft: str) -> dict:
     """Send ``draft`` as the reply to the customer's message."""
     decision = ctx.deps.decisions.get(ctx.tool_call_id) or {}
-    # Keyed on the step and the tool call (the key tool_idempotency_key(ctx) gives, carried
+    # Keyed on the step and the tool call (the key tool_call_key(ctx) gives, carried
     # in deps so the agent also runs outside a step): a step that runs again after a crash
     # inside this tool finds the reply it sent and does not send it twice.
     sent, _ = await SentReply.objects.aget_or_create(

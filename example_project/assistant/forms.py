@@ -9,7 +9,11 @@ class PromptForm(forms.Form):
 
 
 class ApprovalForm(forms.Form):
-    approval_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    # The approval the page shows: required, so a post never approves every pending call.
+    approval_id = forms.UUIDField(
+        widget=forms.HiddenInput,
+        error_messages={"required": "the page did not name the approval to decide"},
+    )
     # The reply to send: the agent's draft, as the approver leaves or edits it.
     draft = forms.CharField(
         max_length=4000, required=False, strip=False, widget=forms.Textarea(attrs={"rows": 4})

@@ -179,17 +179,27 @@ def approve(request, run_id):
     if not request.user.has_perm("scoria_django.resume_run"):
         raise PermissionDenied("You may not approve runs.")
     form = ApprovalForm(request.POST)
-    data = form.cleaned_data if form.is_valid() else {}
-    note, draft = data.get("note") or "", data.get("draft") or ""
+    if not form.is_valid():
+        # Nothing is decided: approving without the form's approval would approve every
+        # pending call of the run, as the agent drafted it.
+        problems = "; ".join(
+            f"{field}: {' '.join(errors)}" if field != "__all__" else " ".join(errors)
+            for field, errors in form.errors.items()
+        )
+        messages.error(request, f"Not approved. {problems}")
+        return redirect("assistant:run", run_id=summary.run_id)
+    data = form.cleaned_data
+    note, draft = data["note"], data["draft"]
     try:
-        # The exact run: its waiting step runs again and send_reply gets the approved
-        # arguments, with the draft as the approver edited it when they changed it.
+        # The exact approval the page showed: the run's waiting step runs again and
+        # send_reply gets the approved arguments, with the draft as the approver edited it
+        # when they changed it.
         resumed = scoria.approve(
             summary.run_id,
-            approval_id=data.get("approval_id") or None,
+            approval_id=data["approval_id"],
             identity=_identity(request),
             input={"note": note} if note else None,
-            arguments=_edited(summary.run_id, data.get("approval_id"), draft),
+            arguments=_edited(summary.run_id, data["approval_id"], draft),
         )
     except scoria.ScoriaError as exc:
         messages.error(request, f"{exc.code}: {exc.detail}")

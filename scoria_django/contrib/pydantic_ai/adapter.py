@@ -30,7 +30,7 @@ from pydantic_ai import (
     ToolDenied,
 )
 from pydantic_ai.agent import AbstractAgent
-from pydantic_ai.capabilities import AbstractCapability
+from pydantic_ai.capabilities import AbstractCapability, CapabilityOrdering
 from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
@@ -39,7 +39,7 @@ from pydantic_ai.messages import (
     ToolCallPart,
     ToolReturnPart,
 )
-from pydantic_ai.models import Model
+from pydantic_ai.models import Model, ModelRequestContext
 from pydantic_core import to_jsonable_python
 
 from ... import outcomes
@@ -56,8 +56,10 @@ from ..agent_steps import (
     complete_with_output,
     default_prompt,
     denial_message,
+    edited_arguments,
     missing_prompt,
     running_step,
+    save_state,
 )
 
 if TYPE_CHECKING:
@@ -74,16 +76,67 @@ def tool_call_key(run_context: RunContext[Any]) -> str:
     return call_key(getattr(run_context, "tool_call_id", None))
 
 
+def _invalid_state(detail: str) -> outcomes.Fail:
+    return outcomes.fail("invalid_agent_state", detail=detail)
+
+
+def _checked_state(stored: object) -> dict[str, Any] | outcomes.Fail:
+    """The step's saved ``agent_state`` when it is this adapter's, every field checked (a
+    field may be absent: its empty value); else the step fails ``invalid_agent_state``."""
+    if stored is None:
+        return {}
+    if not isinstance(stored, Mapping) or stored.get("format") != STATE_FORMAT:
+        return _invalid_state(f"the step's agent_state is not {STATE_FORMAT} state")
+    state = dict(stored)
+    messages = state.get("messages", [])
+    if not isinstance(messages, list):
+        return _invalid_state("the saved messages are not a list")
+    history = None
+    if messages:
+        try:
+            history = ModelMessagesTypeAdapter.validate_python(messages)
+        except ValidationError as exc:
+            return _invalid_state(
+                "the saved messages are not a Pydantic AI history "
+                f"({exc.error_count()} validation errors)"
+            )
+    recorded = state.get("responses_recorded", 0)
+    if not isinstance(recorded, int) or isinstance(recorded, bool) or recorded < 0:
+        return _invalid_state("the saved responses_recorded is not a count")
+    waiting = state.get("waiting", [])
+    if not isinstance(waiting, list) or not all(
+        isinstance(wait, Mapping)
+        and isinstance(wait.get("call_id"), str)
+        and wait["call_id"]
+        and isinstance(wait.get("tool_name", ""), str)
+        for wait in waiting
+    ):
+        return _invalid_state(
+            'the saved waiting is not a list of {"call_id", "tool_name", "arguments"}'
+        )
+    executed = state.get("executed", {})
+    if not isinstance(executed, Mapping) or not all(isinstance(key, str) for key in executed):
+        return _invalid_state("the saved executed is not an object of tool call results")
+    return {
+        "messages": messages,
+        "history": history,  # the messages as Pydantic AI's own, None when there are none
+        "responses_recorded": recorded,
+        "waiting": [dict(wait) for wait in waiting],
+        "executed": dict(executed),
+    }
+
+
 class _Session:
     """The agent state of one execution of the step, and its saves."""
 
     def __init__(self, ctx: StepContext, stored: Mapping[str, Any]):
+        """``stored``: what ``_checked_state`` returned."""
         self.ctx = ctx
-        self.messages: list[Any] = list(stored.get("messages") or [])
-        self.recorded: int = int(stored.get("responses_recorded") or 0)
-        self.waiting: list[dict[str, Any]] = [dict(w) for w in stored.get("waiting") or []]
-        self.executed: dict[str, Any] = dict(stored.get("executed") or {})
-        self._saved: dict[str, Any] | None = dict(stored) if stored else None
+        self.messages: list[Any] = list(stored.get("messages", []))
+        self.recorded: int = stored.get("responses_recorded", 0)
+        self.waiting: list[dict[str, Any]] = list(stored.get("waiting", []))
+        self.executed: dict[str, Any] = dict(stored.get("executed", {}))
+        self._saved: dict[str, Any] | None = self.state() if stored else None
 
     def state(self) -> dict[str, Any]:
         return {
@@ -98,25 +151,26 @@ class _Session:
         state = self.state()
         if state == self._saved:
             return
-        if not await self.ctx.asave_agent_state(state):
-            raise ClaimLost("the step's claim was lost; its agent stops here")
+        await save_state(self.ctx, state)  # ClaimLost when the claim is gone
         self._saved = state
 
-    async def checkpoint(self, messages: Sequence[ModelMessage]) -> None:
-        """Record the usage of responses not yet recorded, then save ``messages``.
+    async def record_usage(self, response: ModelResponse) -> None:
+        """Record one model response's usage on the step, as it arrives: a response saved in
+        the history is not requested again on a rerun, so it is recorded once; one that
+        arrived but was not saved (a crash in between) is requested again, and its tokens
+        are spent again too. Never counted from the history, which a history processor may
+        cut."""
+        await self.ctx.arecord_usage(
+            input_tokens=response.usage.input_tokens or 0,
+            output_tokens=response.usage.output_tokens or 0,
+            requests=1,
+            model=(response.model_name or "")[:MAX_MODEL_NAME].strip() or None,
+        )
+        self.recorded += 1
 
-        Usage goes first: a response recorded but not saved (a crash in between) is
-        requested again on the rerun, and those tokens are spent again too.
-        """
-        responses = [m for m in messages if isinstance(m, ModelResponse)]
-        for response in responses[self.recorded :]:
-            await self.ctx.arecord_usage(
-                input_tokens=response.usage.input_tokens or 0,
-                output_tokens=response.usage.output_tokens or 0,
-                requests=1,
-                model=(response.model_name or "")[:MAX_MODEL_NAME].strip() or None,
-            )
-        self.recorded = max(self.recorded, len(responses))
+    async def checkpoint(self, messages: Sequence[ModelMessage]) -> None:
+        """Save ``messages``, dropping the calls they answer from ``executed`` and
+        ``waiting``."""
         self.messages = ModelMessagesTypeAdapter.dump_python(list(messages), mode="json")
         # A call answered in the history is done: the history carries its result now.
         answered = {
@@ -156,6 +210,28 @@ class _ToolLedger(AbstractCapability[Any]):
         )
         await self.session.save()
         return result
+
+
+@dataclass
+class _UsageMeter(AbstractCapability[Any]):
+    """Records the usage of every model response as it arrives. Innermost: its
+    ``after_model_request`` runs first, so a response another capability rejects (its
+    usage is still spent) is recorded too."""
+
+    session: _Session
+
+    def get_ordering(self) -> CapabilityOrdering:
+        return CapabilityOrdering(position="innermost")
+
+    async def after_model_request(
+        self,
+        ctx: RunContext[Any],
+        *,
+        request_context: ModelRequestContext,
+        response: ModelResponse,
+    ) -> ModelResponse:
+        await self.session.record_usage(response)
+        return response
 
 
 def _with_deferred(output_type: Any) -> Any:
@@ -200,17 +276,11 @@ def _deferred_results(
         if decision.get("decision") != "approved":
             results[wait["call_id"]] = _denial(decision)
             continue
-        arguments = decision.get("arguments")
-        if arguments is None or arguments == wait["arguments"]:
-            results[wait["call_id"]] = ToolApproved()
-        elif isinstance(arguments, dict):
-            results[wait["call_id"]] = ToolApproved(override_args=arguments)
-        else:
-            return outcomes.fail(
-                "invalid_approval_arguments",
-                call_id=wait["call_id"],
-                detail="the edited arguments of a tool call must be a JSON object",
-            )
+        arguments = edited_arguments(decision, wait.get("arguments"))
+        if isinstance(arguments, outcomes.Fail):
+            return arguments
+        edit = arguments if isinstance(arguments, dict) else None
+        results[wait["call_id"]] = ToolApproved(override_args=edit)
     return DeferredToolResults(approvals=results)
 
 
@@ -251,16 +321,11 @@ def agent_handler(
             return await _run_agent(ctx)
 
     async def _run_agent(ctx: StepContext) -> Any:
-        stored = ctx.agent_state
-        if stored is not None and (
-            not isinstance(stored, Mapping) or stored.get("format") != STATE_FORMAT
-        ):
-            return outcomes.fail(
-                "invalid_agent_state",
-                detail=f"the step's agent_state is not {STATE_FORMAT} state",
-            )
-        session = _Session(ctx, stored or {})
-        options: dict[str, Any] = {"capabilities": [_ToolLedger(session)]}
+        stored = _checked_state(ctx.agent_state)
+        if isinstance(stored, outcomes.Fail):
+            return stored
+        session = _Session(ctx, stored)
+        options: dict[str, Any] = {"capabilities": [_ToolLedger(session), _UsageMeter(session)]}
         if output_type is not None:
             options["output_type"] = output_type
         if model is not None:
@@ -270,17 +335,9 @@ def agent_handler(
             options["deps"] = await call_hook(deps, ctx)
 
         user_prompt: str | None = None
-        history = None
-        if session.messages:
+        history = stored.get("history")
+        if history:
             # A continuation, a retry or a recovery: from the last saved history.
-            try:
-                history = ModelMessagesTypeAdapter.validate_python(session.messages)
-            except ValidationError as exc:
-                return outcomes.fail(
-                    "invalid_agent_state",
-                    detail="the saved messages are not a Pydantic AI history "
-                    f"({exc.error_count()} validation errors)",
-                )
             if session.waiting and _decided_any(session.waiting, ctx.approvals):
                 results = _deferred_results(session.waiting, ctx.approvals)
                 if isinstance(results, outcomes.Fail):
