@@ -264,7 +264,12 @@ def test_on_output_may_hand_off():
     assert steps[0].output == {"handoff": "critic"}
     assert steps[1].kind == "review"
     assert steps[1].output == {"reviewed": "final: sent to c@example.com: hello"}
-    assert "agent_state" not in (steps[1].projected_context or {})
+    # The parent's saved state stays on the parent: the child gets only what was projected.
+    assert steps[0].agent_state["run_state"] is not None
+    assert steps[1].projected_context == {"topic": "reply"}
+    assert steps[1].agent_state is None
+    handed = json.dumps([steps[1].handoff_input, steps[1].projected_context])
+    assert "run_state" not in handed and "tool_outputs" not in handed
 
 
 def test_a_run_without_a_prompt_fails_with_agent_prompt_missing():
