@@ -312,10 +312,8 @@ def agent_handler(
 
     async def handler(ctx: StepContext) -> Any:
         with running_step(ctx):
-            # Pydantic AI carries context variables between its tasks, Django's per-context
-            # connection store among them: a connection first opened inside the agent's
-            # run can be dropped from the step's context and leak. Opened here, before
-            # the run, every copy holds the same one (and a lost claim stops us early).
+            # A claim lost while the step waited to start stops here, before any model
+            # request is paid for.
             if not await ctx.aheartbeat():
                 raise ClaimLost("the step's claim was lost before its agent started")
             return await _run_agent(ctx)
