@@ -14,7 +14,7 @@ from django.db.models.functions import Now
 
 from .. import signals, states, tracing
 from ..exceptions import ConcurrentUpdate, InvalidStatusTransition
-from ..states import RunStatus, StepStatus
+from ..states import STEP_TERMINAL, RunStatus, StepStatus
 from . import _sql
 from .journal import RunJournal
 
@@ -271,9 +271,10 @@ def move_step(
         raise InvalidStatusTransition(
             previous, target, detail="the step changed concurrently"
         ) from None
-    if previous == StepStatus.WAITING_FOR_APPROVAL and step.status != previous:
-        # The step no longer waits (a host failed, cancelled or completed it): nothing can
-        # decide for it any more, so its pending approvals end with it.
+    if previous == StepStatus.WAITING_FOR_APPROVAL and step.status in STEP_TERMINAL:
+        # The step ended while it waited (a host failed or cancelled it): nothing can decide
+        # for it any more, so its pending approvals end with it. (A continuation moves it
+        # to queued only once none is pending: no query there.)
         from .approvals import cancel_pending_approvals
 
         cancel_pending_approvals(journal, step_id=step.pk)
