@@ -11,24 +11,23 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.db import connections
+
 from ..exceptions import NotFound
 from ..states import StepStatus
 from ..usage import add_usage
 from . import _sql
-from .journal import locked_run
+from .journal import db_alias, locked_run
 
 
 def save_agent_state(run_id, step_id, token: uuid.UUID, state: Any) -> bool:
     """Store ``state`` on the step; False (nothing written) when the step is no longer
-    running under ``token`` or the run is gone."""
+    running under ``token`` (or is gone). One guarded UPDATE: it appends no event, so it
+    needs neither the run's lock nor its transaction."""
     from ..models import Step
 
-    try:
-        with locked_run(run_id) as journal:
-            held = {"id": step_id, "claim_token": token, "status": StepStatus.RUNNING}
-            return _sql.update(Step, held, {"agent_state": state}, journal.connection) == 1
-    except NotFound:
-        return False
+    held = {"id": step_id, "run_id": run_id, "claim_token": token, "status": StepStatus.RUNNING}
+    return _sql.update(Step, held, {"agent_state": state}, connections[db_alias()]) == 1
 
 
 def record_usage(run_id, step_id, entry: dict[str, Any]) -> bool:
@@ -38,11 +37,17 @@ def record_usage(run_id, step_id, entry: dict[str, Any]) -> bool:
 
     try:
         with locked_run(run_id) as journal:
-            step = _sql.fetch(Step, {"id": step_id, "run_id": journal.run.pk}, journal.connection)
-            if step is None:
+            # The usage column only: the step row also holds the agent's whole state.
+            stored = (
+                Step.objects.using(journal.alias)
+                .filter(pk=step_id, run_id=journal.run.pk)
+                .values_list("usage", flat=True)
+            )
+            found = list(stored)
+            if not found:
                 return False
             _sql.update(
-                Step, {"id": step_id}, {"usage": add_usage(step.usage, entry)}, journal.connection
+                Step, {"id": step_id}, {"usage": add_usage(found[0], entry)}, journal.connection
             )
             journal.set_run(usage=add_usage(journal.run.usage, entry))
             return True
